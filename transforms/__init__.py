@@ -1,0 +1,1 @@
+"""Pipeline logic: pure functions and small classes, plus thin Beam wrappers."""

@@ -1,0 +1,106 @@
+"""The ``normalize`` stage: raw records become Documents, or are rejected with a reason.
+
+Always the first stage. Decides, per raw record from ``transforms.readers``:
+unreadable file / undecodable bytes / malformed JSON / wrong types → quarantine
+(with file and line); empty → drop ``empty``; too large → drop ``oversized``.
+Kept text is Unicode-normalized (NFC) and gets a content-hash id if the source
+gave none.
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+
+from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, Quarantined
+from transforms.text_hash import content_id
+
+STAGE = "normalize"
+
+
+@dataclass(frozen=True)
+class NormalizeSettings:
+    text_field: str = "text"
+    id_field: str | None = "id"
+    source_field: str | None = "source"
+    default_source: str | None = None
+    max_bytes: int = 1_000_000
+    unicode_form: str = "NFC"
+
+
+def _check_encodable(value: str, what: str) -> None:
+    # json.loads accepts lone surrogate escapes ("\ud800") that Arrow cannot store.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode ({exc.reason} at {exc.start})") from None
+
+
+class Normalizer(DocProcessor):
+    def __init__(self, settings: NormalizeSettings):
+        self.s = settings
+
+    def process(self, raw: dict) -> Outcome:
+        origin = {"origin_file": raw.get("origin_file"), "origin_line": raw.get("origin_line")}
+        data = raw.get("_raw")
+        rejected = {**origin, "_raw": data}
+        if "_read_error" in raw:
+            return Quarantined(rejected, f"read_error: {raw['_read_error']}")
+        if raw.get("_truncated"):
+            return Dropped(rejected, "oversized")
+        if "_record" in raw:
+            record = raw["_record"]
+            rejected["_raw"] = json.dumps(record, default=str, ensure_ascii=False).encode(
+                "utf-8", "replace"
+            )
+        else:
+            try:
+                decoded = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return Quarantined(
+                    rejected, f"undecodable: invalid UTF-8 at byte {exc.start} ({exc.reason})"
+                )
+            if raw.get("_whole_file"):
+                record = {self.s.text_field: decoded}
+            else:
+                if not decoded.strip():
+                    return Dropped(rejected, "blank_line")
+                try:
+                    record = json.loads(decoded)
+                except json.JSONDecodeError as exc:
+                    return Quarantined(rejected, f"malformed_json: {exc}")
+        if not isinstance(record, dict):
+            return Quarantined(rejected, f"not_an_object: got {type(record).__name__}")
+        return self._to_document(record, origin, rejected)
+
+    def _to_document(self, record: dict, origin: dict, rejected: dict) -> Outcome:
+        s = self.s
+        if s.text_field not in record:
+            return Quarantined(rejected, f"missing_text_field: no {s.text_field!r} key")
+        text = record[s.text_field]
+        if text is None:
+            return Dropped(rejected, "empty")
+        if not isinstance(text, str):
+            return Quarantined(
+                rejected, f"text_not_string: {s.text_field!r} is {type(text).__name__}"
+            )
+        try:
+            _check_encodable(text, "text")
+            text = unicodedata.normalize(s.unicode_form, text)
+            if not text.strip():
+                return Dropped(rejected, "empty")
+            if len(text.encode("utf-8")) > s.max_bytes:
+                return Dropped(rejected, "oversized")
+            doc_id = record.get(s.id_field) if s.id_field else None
+            doc_id = content_id(text) if doc_id is None or doc_id == "" else str(doc_id)
+            _check_encodable(doc_id, "id")
+            source = record.get(s.source_field) if s.source_field else None
+            source = str(source) if source is not None else s.default_source
+            skip = {s.text_field, s.id_field, s.source_field}
+            extra = {k: v for k, v in record.items() if k not in skip}
+            meta = json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str) if extra else None
+            if meta is not None:
+                _check_encodable(meta, "metadata")
+        except ValueError as exc:
+            return Quarantined(rejected, f"invalid_unicode: {exc}")
+        return Kept({"id": doc_id, "text": text, "source": source, **origin, "meta": meta})

@@ -1,0 +1,133 @@
+"""The one generic Beam wrapper: a DocProcessor's decisions as tagged outputs.
+
+Every stage transform, generic or custom, returns the same dict of
+PCollections: ``kept``, ``dropped``, ``quarantined`` and optionally ``stats``
+(``(name, value)`` pairs, JSON-serialisable). The pipeline builder counts them
+into the ledger; the sinks write kept and rejected rows.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from transforms.outcomes import (
+    DROPPED,
+    KEPT,
+    QUARANTINED,
+    DocProcessor,
+    Dropped,
+    Kept,
+    mark_rejected,
+    safe_process_batch,
+)
+
+_PROGRESS_EVERY_S = 10.0
+
+
+class _Progress:
+    """Throttled per-worker progress lines for long local runs."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.count = 0
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def tick(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.last >= _PROGRESS_EVERY_S:
+            self.last = now
+            rate = self.count / max(now - self.start, 1e-9)
+            print(
+                f"[corpusmill] {self.label}: {self.count:,} docs in this worker ({rate:,.0f} docs/s)",
+                flush=True,
+            )
+
+
+class _SharedProcessor:
+    """Weak-referenceable holder so ``Shared`` can hand one loaded processor to all DoFns."""
+
+    def __init__(self, processor: DocProcessor):
+        self.processor = processor
+
+
+class StageCounters:
+    """Beam metrics for one stage: in / kept / dropped / quarantined and per-reason drops."""
+
+    def __init__(self, label: str):
+        ns = f"corpusmill.{label}"
+        self._ns = ns
+        self.inputs = Metrics.counter(ns, "in")
+        self.kept = Metrics.counter(ns, KEPT)
+        self.dropped = Metrics.counter(ns, DROPPED)
+        self.quarantined = Metrics.counter(ns, QUARANTINED)
+        self._reasons: dict[str, Any] = {}
+
+    def drop(self, reason: str) -> None:
+        self.dropped.inc()
+        counter = self._reasons.get(reason)
+        if counter is None:
+            counter = self._reasons[reason] = Metrics.counter(self._ns, f"{DROPPED}:{reason}")
+        counter.inc()
+
+
+class _DocStageFn(beam.DoFn):
+    def __init__(self, label: str, processor: DocProcessor, batched: bool):
+        self._label = label
+        self._template = processor
+        self._batched = batched
+        self._shared = Shared()
+
+    def setup(self):
+        def load():
+            self._template.setup()
+            return _SharedProcessor(self._template)
+
+        self._holder = self._shared.acquire(load, tag=f"{self._label}:{id(self._shared)}")
+        self._counters = StageCounters(self._label)
+        self._progress = _Progress(self._label)
+
+    def process(self, element):
+        docs = element if self._batched else [element]
+        self._counters.inputs.inc(len(docs))
+        for outcome in safe_process_batch(self._holder.processor, docs):
+            if isinstance(outcome, Kept):
+                self._counters.kept.inc()
+                yield outcome.doc
+            elif isinstance(outcome, Dropped):
+                self._counters.drop(outcome.reason)
+                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, self._label))
+            else:
+                self._counters.quarantined.inc()
+                yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
+        self._progress.tick(len(docs))
+
+
+class ApplyDocStage(beam.PTransform):
+    """Run a DocProcessor over a PCollection of documents.
+
+    Batching (for model stages) uses BatchElements, so bundle sizes adapt to the
+    runner. The loaded processor is shared by all DoFn instances of a worker.
+    """
+
+    def __init__(self, label: str, processor: DocProcessor):
+        super().__init__(label)
+        self._stage_label = label
+        self._processor = processor
+
+    def expand(self, docs):
+        batch_size = max(1, int(getattr(self._processor, "batch_size", 1)))
+        batched = batch_size > 1
+        if batched:
+            docs = docs | "Batch" >> beam.BatchElements(
+                min_batch_size=1, max_batch_size=batch_size
+            )
+        outputs = docs | "Decide" >> beam.ParDo(
+            _DocStageFn(self._stage_label, self._processor, batched)
+        ).with_outputs(DROPPED, QUARANTINED, main=KEPT)
+        return {KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
