@@ -1,0 +1,1 @@
+"""Wiring only: validated config → Beam pipeline → dataset directory; and the CLI."""

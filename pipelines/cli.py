@@ -1,0 +1,113 @@
+"""The ``corpusmill`` command line.
+
+    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [-- BEAM OPTIONS]
+    corpusmill validate CONFIG
+    corpusmill inspect DIR
+
+Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
+e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class _QuietImportNoise(logging.Filter):
+    """Beam warns about optional GCP client libraries at import time; not actionable locally."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="corpusmill", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and Beam logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline config")
+    run.add_argument("config")
+    run.add_argument("--input", nargs="+", help="input globs (replace the config's inputs)")
+    run.add_argument("--output", help="output directory (replaces output.dir)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    validate = sub.add_parser("validate", help="validate a config without running it")
+    validate.add_argument("config")
+    validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    inspect = sub.add_parser("inspect", help="rows, bytes, schema and ledger of a produced dataset")
+    inspect.add_argument("dir")
+    inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
+    inspect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _cmd_run(args, beam_args) -> int:
+    from pipelines.config import load_config
+    from pipelines.run import run
+
+    cfg = load_config(args.config, args.set, args.input, args.output)
+    run(cfg, beam_args)
+    return 0
+
+
+def _cmd_validate(args, _beam_args) -> int:
+    from pipelines.config import load_config
+    from pipelines.run import check_inputs
+
+    cfg = load_config(args.config, args.set)
+    check_inputs(cfg)
+    names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
+    print(f"{args.config}: ok — normalize, {names} → {cfg.output.dir}")
+    return 0
+
+
+def _cmd_inspect(args, _beam_args) -> int:
+    from pipelines.inspect import inspect_dataset
+
+    print(inspect_dataset(args.dir, as_json=args.json))
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "inspect": _cmd_inspect}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1:]
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    beam_args = unknown + beam_args
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietImportNoise())
+    if not args.debug:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args, beam_args)
+    except KeyboardInterrupt:
+        print("corpusmill: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line unless --debug
+        if args.debug:
+            raise
+        message = str(exc) or type(exc).__name__
+        print(f"corpusmill: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Run configuration: YAML, validated before any pipeline starts.
+
+Errors name the key, the bad value and what was expected, e.g.
+``output.shard_rows = -5: Input should be greater than 0``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines.stages import PLANNED, REGISTRY
+
+REMOTE_PREFIXES = ("gs://", "s3://", "hdfs://", "http://", "https://", "azfs://")
+
+
+class ConfigError(Exception):
+    """A config that cannot run; the message lists every problem, one per line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Strict):
+    paths: list[str] = Field(min_length=1, description="globs; local, gs:// or any Beam filesystem")
+    format: Literal["jsonl", "parquet", "text"] = "jsonl"
+    text_field: str = "text"
+    id_field: str | None = "id"
+    source_field: str | None = "source"
+    source: str | None = Field(None, description="source name when records carry none")
+
+
+class OutputSpec(_Strict):
+    dir: str
+    shard_rows: int = Field(5000, gt=0)
+    row_group_rows: int = Field(1000, gt=0)
+    zstd_level: int = Field(3, ge=1, le=22)
+    write_rejected: bool = True
+
+
+class RunnerSpec(_Strict):
+    name: str = "FnApiRunner"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NormalizeSpec(_Strict):
+    max_bytes: int = Field(1_000_000, gt=0, description="larger texts are dropped as oversized")
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] = "NFC"
+
+
+class StageEntry(BaseModel):
+    """One validated stage: its registered name, its label in the ledger, its config."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    name: str
+    label: str
+    config: BaseModel
+
+
+class RunConfig(_Strict):
+    input: list[InputSpec]
+    output: OutputSpec
+    runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    seed: int = 0
+    normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+    stages: list[Any] = Field(default_factory=list)
+    config_dir: str = "."
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, dict) else value
+
+    def stage_entries(self) -> list[StageEntry]:
+        return self.stages  # validated into StageEntry objects by load_config
+
+
+def _format_loc(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(errors, prefix: str = "") -> list[str]:
+    lines = []
+    for err in errors:
+        key = _format_loc(tuple(err["loc"]))
+        key = f"{prefix}.{key}" if prefix and key else (prefix or key)
+        msg = err["msg"]
+        if err["type"] == "missing":
+            lines.append(f"{key}: required key is missing")
+        elif err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (value {err['input']!r})")
+        else:
+            lines.append(f"{key} = {err['input']!r}: {msg}")
+    return lines
+
+
+def _validate_stages(raw_stages: Any) -> tuple[list[StageEntry], list[str]]:
+    problems: list[str] = []
+    entries: list[StageEntry] = []
+    if raw_stages is None:
+        return entries, problems
+    if not isinstance(raw_stages, list):
+        return entries, [f"stages = {raw_stages!r}: expected a list of {{stage_name: {{options}}}}"]
+    seen: dict[str, int] = {}
+    known = sorted(REGISTRY)
+    for i, item in enumerate(raw_stages):
+        where = f"stages[{i}]"
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.append(f"{where} = {item!r}: expected one mapping {{stage_name: {{options}}}}")
+            continue
+        (name, params), = item.items()
+        if name not in REGISTRY:
+            if name in PLANNED:
+                problems.append(f"{where}.{name}: stage is not available in this version yet")
+            else:
+                problems.append(f"{where} = {name!r}: unknown stage; expected one of {known}")
+            continue
+        try:
+            cfg = REGISTRY[name].config_model.model_validate(params or {})
+        except ValidationError as exc:
+            problems.extend(_describe(exc.errors(), f"{where}.{name}"))
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        label = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        entries.append(StageEntry(name=name, label=label, config=cfg))
+    return entries, problems
+
+
+def _is_remote(path: str) -> bool:
+    return path.startswith(REMOTE_PREFIXES)
+
+
+def resolve_path(path: str, base_dir: str) -> str:
+    """Relative paths in a config file are relative to that file's directory."""
+    if _is_remote(path) or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML); list items by index or by stage name."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key.path=value")
+    path, value_text = assignment.split("=", 1)
+    value = yaml.safe_load(value_text)
+    parts = path.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            index = _list_index(node, part, path)
+            if last:
+                node[index] = value
+                return
+            node = node[index]
+            if isinstance(node, dict) and len(node) == 1 and parts[depth + 1] not in node:
+                node = next(iter(node.values()))
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {path}: {'.'.join(parts[:depth])} is not a mapping")
+        if last:
+            node[part] = value
+            return
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+
+
+def _list_index(items: list, part: str, path: str) -> int:
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and part in item:
+            if item[part] is None:
+                item[part] = {}
+            return i
+    raise ConfigError(f"--set {path}: no list item {part!r}")
+
+
+def load_config(
+    path: str,
+    overrides: list[str] | None = None,
+    input_paths: list[str] | None = None,
+    output_dir: str | None = None,
+) -> RunConfig:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return config_from_dict(raw, os.path.dirname(os.path.abspath(path)), overrides, input_paths, output_dir, path)
+
+
+def config_from_dict(
+    raw: Any,
+    config_dir: str,
+    overrides: list[str] | None = None,
+    input_paths: list[str] | None = None,
+    output_dir: str | None = None,
+    name: str = "config",
+) -> RunConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = copy.deepcopy(raw)
+    for assignment in overrides or []:
+        apply_override(raw, assignment)
+    stages, problems = _validate_stages(raw.pop("stages", None))
+    raw["config_dir"] = config_dir
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = _describe(exc.errors()) + problems
+        cfg = None
+    if problems:
+        raise ConfigError(f"{name}: invalid config\n  " + "\n  ".join(problems))
+    for spec in cfg.input:
+        spec.paths = [resolve_path(p, config_dir) for p in spec.paths]
+    cfg.output.dir = resolve_path(cfg.output.dir, config_dir)
+    if input_paths:
+        cfg.input = [cfg.input[0].model_copy(update={"paths": [resolve_path(p, os.getcwd()) for p in input_paths]})]
+    if output_dir:
+        cfg.output.dir = resolve_path(output_dir, os.getcwd())
+    cfg.stages = stages
+    return cfg
+
+
+def config_as_data(cfg: RunConfig) -> dict:
+    """The config as run, JSON-ready, for the manifest."""
+    data = cfg.model_dump(exclude={"stages", "config_dir"})
+    data["stages"] = [{e.name: e.config.model_dump(mode="json")} for e in cfg.stage_entries()]
+    return data

@@ -1,0 +1,43 @@
+"""``corpusmill inspect DIR``: what a produced dataset holds, from its manifest and shards."""
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.dataset_card import _ledger_table
+from transforms.manifest import read_manifest
+
+
+def inspect_dataset(root: str, as_json: bool = False) -> str:
+    try:
+        manifest = read_manifest(root)
+    except Exception as exc:  # noqa: BLE001 - turn into a clear message
+        raise FileNotFoundError(f"{root}: no readable manifest.json ({exc})") from None
+    if as_json:
+        keys = ("schema_version", "status", "totals", "shards", "ledger", "stage_stats", "timings")
+        return json.dumps({k: manifest.get(k) for k in keys}, indent=2)
+    totals = manifest["totals"]
+    lines = [
+        f"dataset: {root}",
+        f"schema version: {manifest['schema_version']}   status: {manifest['status']}",
+        f"rows: {totals['kept_rows']:,} kept in {len(manifest['shards'])} shard(s), "
+        f"{totals['data_bytes']:,} bytes; {totals['rejected_rows']:,} rejected rows",
+        "",
+        "shards:",
+    ]
+    for shard in manifest["shards"]:
+        lines.append(f"  {shard['path']}  rows={shard['rows']:,}  bytes={shard['bytes']:,}  sha256={shard['sha256'][:16]}…")
+    if manifest["shards"]:
+        first = FileSystems.join(root, manifest["shards"][0]["path"])
+        with FileSystems.open(first, mime_type="application/octet-stream") as fh:
+            schema = pq.read_schema(io.BytesIO(fh.read()))
+        lines += ["", "schema:"] + [f"  {f.name}: {f.type}" for f in schema]
+    lines += ["", "ledger:", _ledger_table(manifest["ledger"])]
+    for stage, stats in manifest.get("stage_stats", {}).items():
+        lines += ["", f"stats [{stage}]:"]
+        for name, value in stats.items():
+            lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Run a validated config end to end and write manifest, card and summary."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.build import OutputLayout, build_pipeline, stage_labels
+from pipelines.config import ConfigError, RunConfig, config_as_data
+from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
+from transforms.dataset_card import render_card
+from transforms.ledger import build_ledger, fold_stats, ledger_violations
+from transforms.manifest import (
+    MANIFEST,
+    describe_file,
+    git_commit,
+    list_parquet,
+    package_versions,
+    write_json,
+)
+from transforms.parquet_sink import parquet_bytes, shard_name, write_file
+
+
+class LedgerError(RuntimeError):
+    """The accounting does not balance: some input was lost or counted twice."""
+
+
+def pipeline_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
+    flags = [f"--runner={cfg.runner.name}"]
+    for key, value in cfg.runner.options.items():
+        if isinstance(value, bool):
+            flags.append(f"--{key}" if value else f"--no{key}")
+        else:
+            flags.append(f"--{key}={value}")
+    return PipelineOptions(flags + list(beam_args))
+
+
+def check_inputs(cfg: RunConfig) -> None:
+    for spec in cfg.input:
+        for pattern in spec.paths:
+            try:
+                found = FileSystems.match([pattern])[0].metadata_list
+            except Exception as exc:  # noqa: BLE001 - report any filesystem failure as a config problem
+                raise ConfigError(f"input path {pattern}: cannot list ({exc})") from None
+            if not found:
+                raise ConfigError(f"input path {pattern}: matches no files")
+
+
+def _clear(directory: str) -> None:
+    if FileSystems.exists(directory):
+        FileSystems.delete([directory])
+
+
+def _read_lines(path: str) -> list[str]:
+    if not FileSystems.exists(path):
+        return []
+    with FileSystems.open(path) as fh:
+        return fh.read().decode("utf-8").splitlines()
+
+
+def _beam_counters(result) -> dict[str, int]:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - some runners do not report metrics
+        return {}
+    out = {}
+    for c in counters:
+        ns = c.key.metric.namespace
+        if ns.startswith("corpusmill."):
+            key = f"{ns[len('corpusmill.'):]}/{c.key.metric.name}"
+            out[key] = out.get(key, 0) + (c.committed or 0)
+    return dict(sorted(out.items()))
+
+
+def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
+    """Run the pipeline; return the manifest. Raises LedgerError if accounting fails."""
+    check_inputs(cfg)
+    layout = OutputLayout(cfg.output.dir)
+    for directory in (layout.data, layout.rejected, layout.work):
+        _clear(directory)
+    FileSystems.mkdirs(layout.data) if not FileSystems.exists(layout.data) else None
+
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.monotonic()
+    log(f"[corpusmill] running {len(cfg.stage_entries())} stage(s) on {cfg.runner.name} → {cfg.output.dir}")
+    pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args or []))
+    build_pipeline(pipeline, cfg)
+    result = pipeline.run()
+    state = result.wait_until_finish()
+    wall = time.monotonic() - t0
+    if state not in (beam.runners.runner.PipelineState.DONE, None):
+        raise RuntimeError(f"pipeline ended in state {state}")
+
+    ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg))
+    stats = fold_stats(_read_lines(layout.stats))
+    shards = list_parquet(layout.data)
+    if not shards:  # an empty result is still a loadable dataset
+        path = FileSystems.join(layout.data, shard_name(0, 1))
+        write_file(path, parquet_bytes([], DOCUMENT_SCHEMA, cfg.output.row_group_rows, cfg.output.zstd_level))
+        shards = [path]
+    root = cfg.output.dir.rstrip("/") + "/"
+    shard_info = [describe_file(p, root) for p in shards]
+    rejected_info = [describe_file(p, root) for p in list_parquet(layout.rejected)]
+    kept_rows = sum(s["rows"] for s in shard_info)
+    problems = ledger_violations(ledger)
+    final_kept = ledger[-1]["kept"] if ledger else 0
+    if kept_rows != final_kept:
+        problems.append(f"shards hold {kept_rows} rows but the last stage kept {final_kept}")
+    rejected_rows = sum(s["rows"] for s in rejected_info)
+    expected_rejected = sum(e["dropped"] + e["quarantined"] for e in ledger)
+    if cfg.output.write_rejected and rejected_rows != expected_rejected:
+        problems.append(f"rejected/ holds {rejected_rows} rows but the ledger rejected {expected_rejected}")
+
+    manifest = {
+        "format": "corpusmill-dataset",
+        "schema_version": SCHEMA_VERSION,
+        "status": "ok" if not problems else "ledger_error",
+        "totals": {
+            "input_records": ledger[0]["in"] if ledger else 0,
+            "kept_rows": kept_rows,
+            "rejected_rows": rejected_rows,
+            "data_bytes": sum(s["bytes"] for s in shard_info),
+        },
+        "shards": shard_info,
+        "rejected": rejected_info,
+        "ledger": ledger,
+        "ledger_problems": problems,
+        "stage_stats": stats,
+        "beam_counters": _beam_counters(result),
+        "config": config_as_data(cfg),
+        "seed": cfg.seed,
+        "runner": cfg.runner.name,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "timings": {
+            "started": started.isoformat(timespec="seconds"),
+            "pipeline_seconds": round(wall, 2),
+        },
+    }
+    write_json(FileSystems.join(cfg.output.dir, MANIFEST), manifest)
+    with FileSystems.create(FileSystems.join(cfg.output.dir, "README.md"), mime_type="text/markdown") as fh:
+        fh.write(render_card(manifest).encode("utf-8"))
+    _clear(layout.work)
+    if problems:
+        raise LedgerError("ledger does not balance: " + "; ".join(problems))
+    log(
+        f"[corpusmill] done in {wall:.1f}s: {manifest['totals']['input_records']:,} records in, "
+        f"{kept_rows:,} kept in {len(shard_info)} shard(s), {rejected_rows:,} rejected"
+    )
+    return manifest
