@@ -80,3 +80,15 @@ def run_config(raw: dict, config_dir: Path, beam_args: list[str] | None = None) 
 
     cfg = config_from_dict(raw, str(config_dir))
     return run(cfg, beam_args or [], log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> dict:
+    """One run of configs/demo.yaml on the bundled sample, shared by the tests that read it."""
+    from pipelines.config import load_config
+    from pipelines.run import run
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    cfg = load_config(str(REPO / "configs" / "demo.yaml"), output_dir=str(out))
+    manifest = run(cfg, [], log=lambda *_: None)
+    return {"dir": out, "manifest": manifest, "config": cfg}
