@@ -36,17 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", help="input globs (replace the config's inputs)")
     run.add_argument("--output", help="output directory (replaces output.dir)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="validate a config without running it")
     validate.add_argument("config")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    validate.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    validate.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     inspect = sub.add_parser("inspect", help="rows, bytes, schema and ledger of a produced dataset")
     inspect.add_argument("dir")
     inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
-    inspect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -1,0 +1,51 @@
+"""The console script as a user runs it: clear one-line errors, run, inspect."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, write_jsonl
+
+
+def corpusmill(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=300
+    )
+
+
+def test_invalid_config_is_one_clear_error(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"paths": ["x"]}, "output": {"dir": "o", "shard_rows": 0}}))
+    result = corpusmill("validate", str(cfg))
+    assert result.returncode == 1
+    assert result.stderr.startswith("corpusmill: error: ")
+    assert "output.shard_rows = 0: Input should be greater than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_input_fails_before_running(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"paths": ["nothing/*.jsonl"]}, "output": {"dir": "o"}}))
+    result = corpusmill("run", str(cfg))
+    assert result.returncode == 1 and "matches no files" in result.stderr
+    debug = corpusmill("--debug", "run", str(cfg))
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_run_with_overrides_then_inspect(tmp_path, stdlib_docs):
+    write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}).encode() for t in stdlib_docs[:12]] + [b"{oops"])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"paths": ["in.jsonl"]}, "output": {"dir": "out"}, "stages": ["exact_dedup"]}))
+    result = corpusmill("run", str(cfg), "--set", "output.shard_rows=5", "--output", str(tmp_path / "o2"))
+    assert result.returncode == 0, result.stderr
+    assert "12 kept in 3 shard(s), 1 rejected" in result.stdout
+    shown = corpusmill("inspect", str(tmp_path / "o2"))
+    assert shown.returncode == 0
+    assert "rows: 12 kept in 3 shard(s)" in shown.stdout
+    assert "| normalize | 13 | 12 | 0 | 1 | error:malformed_json (1) |" in shown.stdout
+    assert "provenance: list<element: struct<stage: string" in shown.stdout
+    as_json = json.loads(corpusmill("inspect", str(tmp_path / "o2"), "--json").stdout)
+    assert as_json["totals"]["kept_rows"] == 12
+    assert not Path(tmp_path / "out").exists()
