@@ -54,6 +54,12 @@ class _SharedProcessor:
 
     def __init__(self, processor: DocProcessor):
         self.processor = processor
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.processor.teardown()
 
 
 class StageCounters:
@@ -106,6 +112,13 @@ class _DocStageFn(beam.DoFn):
                 self._counters.quarantined.inc()
                 yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
         self._progress.tick(len(docs))
+
+    def teardown(self):
+        # Workers tear DoFns down when they are done with them; the first teardown
+        # releases the shared processor (e.g. stops an LLM engine's processes).
+        holder = getattr(self, "_holder", None)
+        if holder is not None:
+            holder.close()
 
 
 class ApplyDocStage(beam.PTransform):
