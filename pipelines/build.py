@@ -87,7 +87,7 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
     for i, spec in enumerate(cfg.input):
         raw_parts.append(
             pipeline
-            | f"Read[{i}]" >> ReadInputs(spec.paths, spec.format, max_line)
+            | f"Read[{i}]" >> ReadInputs(spec.paths, spec.format, max_line, spec.redistribute)
             | f"Tag[{i}]" >> beam.Map(lambda r, i=i: {**r, "_input": i})
         )
     raw = raw_parts | "AllInputs" >> beam.Flatten()

@@ -32,6 +32,9 @@ class InputSpec(_Strict):
     id_field: str | None = "id"
     source_field: str | None = "source"
     source: str | None = Field(None, description="source name when records carry none")
+    redistribute: bool = Field(
+        False, description="reshuffle records after reading (for inputs of a few huge files)"
+    )
 
 
 class OutputSpec(_Strict):

@@ -3,8 +3,10 @@
 Readers do not judge records: each line (JSONL), row (Parquet) or file (text
 directory) becomes a *raw record* carrying its bytes and its origin (file and
 1-based line). ``transforms.normalize`` decides what is a document. Files are
-read whole by one worker (that is what gives exact line numbers); a Reshuffle
-after the read spreads the records over all workers.
+read whole by one worker (that is what gives exact line numbers). The file
+list is reshuffled so files spread over workers; the records themselves are
+redistributed only when asked (``redistribute``), because that costs a full
+shuffle and pays only for inputs of a few huge files.
 """
 from __future__ import annotations
 
@@ -121,8 +123,9 @@ class _ReadFileFn(beam.DoFn):
 class ReadInputs(beam.PTransform):
     """Read every pattern (local or remote) as raw records, then spread them out."""
 
-    def __init__(self, patterns: list[str], fmt: str, max_line_bytes: int):
+    def __init__(self, patterns: list[str], fmt: str, max_line_bytes: int, redistribute: bool = False):
         super().__init__()
+        self._redistribute = redistribute
         if fmt not in FORMATS:
             raise ValueError(f"unknown input format {fmt!r}; expected one of {FORMATS}")
         self._patterns = patterns
@@ -135,9 +138,13 @@ class ReadInputs(beam.PTransform):
             reads.append(
                 pbegin
                 | f"Match{i}" >> fileio.MatchFiles(pattern)
+                | f"SpreadFiles{i}" >> beam.Reshuffle()
                 | f"Open{i}" >> fileio.ReadMatches()
                 | f"Read{i}" >> beam.ParDo(
                     _ReadFileFn(self._fmt, pattern_base(pattern), self._max_line_bytes)
                 )
             )
-        return reads | "FlattenInputs" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
+        records = reads | "FlattenInputs" >> beam.Flatten()
+        if self._redistribute:
+            records = records | "SpreadRecords" >> beam.Reshuffle()
+        return records
