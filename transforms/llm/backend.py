@@ -160,8 +160,10 @@ class VLLMBackend(GenerationBackend):
         # vLLM's engine core must be started with spawn: the caller (a Beam
         # worker) already runs threads, and fork would copy them half-alive.
         os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        import psutil
         from vllm import LLM
 
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
         self.max_retries = max_retries
         self.model = model
         self._llm = LLM(
@@ -175,6 +177,10 @@ class VLLMBackend(GenerationBackend):
         )
         self._tokenizer = self._llm.get_tokenizer()
         self._closed = False
+        # The engine core (and its workers) are our new child processes; close()
+        # waits for them so none outlives the pipeline.
+        self._engine_procs = [p for p in psutil.Process().children(recursive=True)
+                              if p.pid not in before and not _is_resource_tracker(p)]
 
     # -- prompts -----------------------------------------------------------
     def _as_text(self, prompt: Prompt) -> str:
@@ -274,10 +280,23 @@ class VLLMBackend(GenerationBackend):
         if self._closed:
             return
         self._closed = True
+        import psutil
+
         try:
             self._llm.llm_engine.engine_core.shutdown()
         finally:
             self._llm = None
+            _, alive = psutil.wait_procs(self._engine_procs, timeout=15)
+            for proc in alive:
+                proc.kill()
+            psutil.wait_procs(alive, timeout=5)
+
+
+def _is_resource_tracker(proc) -> bool:
+    try:
+        return any("resource_tracker" in part for part in proc.cmdline())
+    except Exception:  # noqa: BLE001 - the process may be gone already
+        return False
 
 
 class OpenAIBackend(GenerationBackend):
