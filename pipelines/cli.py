@@ -3,6 +3,8 @@
     corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
+    corpusmill models prepare [--name NAME] [--dest DIR] [--force]
+    corpusmill prox run-program --stage {doc,chunk} --program FILE --input FILE
 
 Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
 e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
@@ -47,7 +49,36 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("dir")
     inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    models = sub.add_parser("models", help="local model files")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    prepare = models_sub.add_parser("prepare", help="convert a bundled GGUF model to an HF directory (offline, once)")
+    prepare.add_argument("--name", default="smollm2-135m-instruct")
+    prepare.add_argument("--dest", help="output directory (default: $CORPUSMILL_MODELS/NAME or models/NAME)")
+    prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
+    prepare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    prox = sub.add_parser("prox", help="ProX refinement programs")
+    prox_sub = prox.add_subparsers(dest="prox_command", required=True)
+    run_program = prox_sub.add_parser("run-program", help="apply a program file to a text file; print the result")
+    run_program.add_argument("--stage", choices=["doc", "chunk"], required=True)
+    run_program.add_argument("--program", required=True)
+    run_program.add_argument("--input", required=True)
+    run_program.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _cmd_models(args, _beam_args) -> int:
+    from transforms.llm.models import prepare_model
+
+    print(prepare_model(args.name, args.dest, force=args.force))
+    return 0
+
+
+def _cmd_prox(args, _beam_args) -> int:
+    from transforms.prox.cli import run_program
+
+    return run_program(args.stage, args.program, args.input)
 
 
 def _cmd_run(args, beam_args) -> int:
@@ -77,7 +108,13 @@ def _cmd_inspect(args, _beam_args) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "inspect": _cmd_inspect}
+COMMANDS = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "inspect": _cmd_inspect,
+    "models": _cmd_models,
+    "prox": _cmd_prox,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

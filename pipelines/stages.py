@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.outcomes import DocProcessor
+from transforms.prox.stage import ProxConfig, ProxStage
 from transforms.stage import ApplyDocStage
 
 
@@ -50,7 +51,6 @@ PLANNED = {
     "heuristic_filters",
     "quality_classifier",
     "perplexity_filter",
-    "prox",
     "icp_order",
 }
 
@@ -68,5 +68,14 @@ register(
         config_model=ExactDedupConfig,
         build=lambda cfg, ctx: ExactDedup(ctx.label, cfg),
         summary="drop documents whose whitespace-folded text repeats; keep the smallest id",
+    )
+)
+
+register(
+    StageSpec(
+        name="prox",
+        config_model=ProxConfig,
+        build=lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
+        summary="ProX refinement: document-level then chunk-level programs (rules or a model), strict parser",
     )
 )

