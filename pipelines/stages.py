@@ -13,6 +13,7 @@ import apache_beam as beam
 from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
+from transforms.minhash_dedup import MinhashDedup, MinhashDedupConfig
 from transforms.outcomes import DocProcessor
 from transforms.prox.stage import ProxConfig, ProxStage
 from transforms.stage import ApplyDocStage
@@ -46,7 +47,6 @@ REGISTRY: dict[str, StageSpec] = {}
 # Names reserved by the design whose implementation has not landed yet; a config
 # that uses one gets a clear error instead of a silently skipped stage.
 PLANNED = {
-    "minhash_dedup",
     "language_id",
     "heuristic_filters",
     "quality_classifier",
@@ -77,5 +77,14 @@ register(
         config_model=ProxConfig,
         build=lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
         summary="ProX refinement: document-level then chunk-level programs (rules or a model), strict parser",
+    )
+)
+
+register(
+    StageSpec(
+        name="minhash_dedup",
+        config_model=MinhashDedupConfig,
+        build=lambda cfg, ctx: MinhashDedup(ctx.label, cfg),
+        summary="MinHash LSH near-duplicate removal with distributed connected components; keep one per cluster",
     )
 )
