@@ -13,6 +13,9 @@ import apache_beam as beam
 from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
+from transforms.heuristic_filters import HeuristicFilters, HeuristicFiltersConfig
+from transforms.language_id import LanguageId, LanguageIdConfig
+from transforms.model_files import WithStats, model_stats
 from transforms.outcomes import DocProcessor
 from transforms.stage import ApplyDocStage
 
@@ -46,8 +49,6 @@ REGISTRY: dict[str, StageSpec] = {}
 # that uses one gets a clear error instead of a silently skipped stage.
 PLANNED = {
     "minhash_dedup",
-    "language_id",
-    "heuristic_filters",
     "quality_classifier",
     "perplexity_filter",
     "prox",
@@ -68,5 +69,38 @@ register(
         config_model=ExactDedupConfig,
         build=lambda cfg, ctx: ExactDedup(ctx.label, cfg),
         summary="drop documents whose whitespace-folded text repeats; keep the smallest id",
+    )
+)
+
+
+def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
+    processor = LanguageId(_model_path(cfg.model_path, ctx), cfg.languages, cfg.min_score, cfg.batch_size)
+    return WithStats(ApplyDocStage(ctx.label, processor), model_stats("model", processor.model_path))
+
+
+def _model_path(path: str | None, ctx: StageContext) -> str | None:
+    from pipelines.config import resolve_path
+
+    return resolve_path(path, ctx.config_dir) if path else None
+
+
+register(
+    StageSpec(
+        name="language_id",
+        config_model=LanguageIdConfig,
+        build=_language_id,
+        summary="fastText lid.176 language ID; keep configured languages above min_score",
+    )
+)
+
+
+register(
+    StageSpec(
+        name="heuristic_filters",
+        config_model=HeuristicFiltersConfig,
+        build=doc_stage(
+            lambda cfg, ctx: HeuristicFilters(ctx.label, cfg.enabled_filters(), cfg.language, cfg.batch_size)
+        ),
+        summary="datatrove's Gopher repetition/quality, C4 and FineWeb filters; C4 line removal in provenance",
     )
 )
