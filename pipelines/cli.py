@@ -3,6 +3,7 @@
     corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
+    corpusmill train-quality CONFIG
 
 Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
 e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
@@ -47,7 +48,32 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("dir")
     inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    train = sub.add_parser("train-quality", help="train a DCLM-style fastText quality classifier")
+    train.add_argument("config", help="YAML: positive, negative, output, held_out_fraction, seed, fasttext")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    train.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _cmd_train_quality(args, _beam_args) -> int:
+    import yaml
+
+    from pipelines.config import ConfigError, _describe, apply_override
+    from pydantic import ValidationError
+    from transforms.quality_classifier import TrainQualityConfig, train_quality_model
+
+    with open(args.config, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    for assignment in args.set:
+        apply_override(raw, assignment)
+    raw["config_dir"] = os.path.dirname(os.path.abspath(args.config))
+    try:
+        cfg = TrainQualityConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{args.config}: " + "; ".join(_describe(exc.errors()))) from None
+    train_quality_model(cfg)
+    return 0
 
 
 def _cmd_run(args, beam_args) -> int:
@@ -77,7 +103,7 @@ def _cmd_inspect(args, _beam_args) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "inspect": _cmd_inspect}
+COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "inspect": _cmd_inspect, "train-quality": _cmd_train_quality}
 
 
 def main(argv: list[str] | None = None) -> int:

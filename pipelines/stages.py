@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.heuristic_filters import HeuristicFilters, HeuristicFiltersConfig
+from transforms.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.language_id import LanguageId, LanguageIdConfig
 from transforms.model_files import WithStats, model_stats
 from transforms.outcomes import DocProcessor
@@ -49,7 +50,6 @@ REGISTRY: dict[str, StageSpec] = {}
 # that uses one gets a clear error instead of a silently skipped stage.
 PLANNED = {
     "minhash_dedup",
-    "quality_classifier",
     "perplexity_filter",
     "prox",
     "icp_order",
@@ -102,5 +102,15 @@ register(
             lambda cfg, ctx: HeuristicFilters(ctx.label, cfg.enabled_filters(), cfg.language, cfg.batch_size)
         ),
         summary="datatrove's Gopher repetition/quality, C4 and FineWeb filters; C4 line removal in provenance",
+    )
+)
+
+
+register(
+    StageSpec(
+        name="quality_classifier",
+        config_model=QualityClassifierConfig,
+        build=lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
+        summary="DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
     )
 )

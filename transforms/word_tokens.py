@@ -27,6 +27,18 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, strip_strings
 _IS_ALPHA = "IS_ALPHA"  # a string that breaks spaCy; datatrove strips it on failure
 
 
+def _token_texts(doc) -> list[str]:
+    """``[t.text for t in doc]`` without creating a Token object per token.
+
+    spaCy tokens are exact slices of the text (the tokenizer never alters
+    characters), so each token is ``text[idx : idx + length]``.
+    """
+    from spacy.attrs import IDX, LENGTH
+
+    text = doc.text
+    return [text[i : i + n] for i, n in doc.to_array([IDX, LENGTH]).tolist()]
+
+
 class SharedSpacyTokenizer(SpaCyTokenizer):
     def __init__(self, language: str = "en", max_strings: int = 2_000_000):
         super().__init__(language)
@@ -49,11 +61,11 @@ class SharedSpacyTokenizer(SpaCyTokenizer):
             return list(self._last_words)
         tokenize = self._nlp().tokenizer
         try:
-            tokens = [t.text for t in tokenize(text)]
+            tokens = _token_texts(tokenize(text))
         except Exception:
             if _IS_ALPHA not in text:
                 raise
-            tokens = [t.text for t in tokenize(text.replace(_IS_ALPHA, ""))]
+            tokens = _token_texts(tokenize(text.replace(_IS_ALPHA, "")))
         self.tokenizations += 1
         words = strip_strings(tokens)
         self._last_text, self._last_words = text, words
