@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.heuristic_filters import HeuristicFilters, HeuristicFiltersConfig
+from transforms.perplexity import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.language_id import LanguageId, LanguageIdConfig
 from transforms.model_files import WithStats, model_stats
@@ -50,7 +51,6 @@ REGISTRY: dict[str, StageSpec] = {}
 # that uses one gets a clear error instead of a silently skipped stage.
 PLANNED = {
     "minhash_dedup",
-    "perplexity_filter",
     "prox",
     "icp_order",
 }
@@ -112,5 +112,15 @@ register(
         config_model=QualityClassifierConfig,
         build=lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
         summary="DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
+    )
+)
+
+
+register(
+    StageSpec(
+        name="perplexity_filter",
+        config_model=PerplexityConfig,
+        build=lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
+        summary="per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band",
     )
 )
