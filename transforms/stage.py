@@ -99,7 +99,9 @@ class _DocStageFn(beam.DoFn):
         self._progress = _Progress(self._label)
 
     def process(self, element):
-        docs = element if self._batched else [element]
+        # Processors may change the documents they are given; Beam forbids mutating
+        # inputs (other consumers may hold the same objects), so each gets a copy.
+        docs = [dict(d) for d in element] if self._batched else [dict(element)]
         self._counters.inputs.inc(len(docs))
         for outcome in safe_process_batch(self._holder.processor, docs):
             if isinstance(outcome, Kept):
