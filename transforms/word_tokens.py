@@ -27,15 +27,15 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, strip_strings
 _IS_ALPHA = "IS_ALPHA"  # a string that breaks spaCy; datatrove strips it on failure
 
 
-def _token_texts(doc) -> list[str]:
+def _token_texts(doc, text: str) -> list[str]:
     """``[t.text for t in doc]`` without creating a Token object per token.
 
     spaCy tokens are exact slices of the text (the tokenizer never alters
-    characters), so each token is ``text[idx : idx + length]``.
+    characters), so each token is ``text[idx : idx + length]``; ``text`` is the
+    string that was tokenized (``doc.text`` would rebuild it token by token).
     """
     from spacy.attrs import IDX, LENGTH
 
-    text = doc.text
     return [text[i : i + n] for i, n in doc.to_array([IDX, LENGTH]).tolist()]
 
 
@@ -61,11 +61,12 @@ class SharedSpacyTokenizer(SpaCyTokenizer):
             return list(self._last_words)
         tokenize = self._nlp().tokenizer
         try:
-            tokens = _token_texts(tokenize(text))
+            tokens = _token_texts(tokenize(text), text)
         except Exception:
             if _IS_ALPHA not in text:
                 raise
-            tokens = _token_texts(tokenize(text.replace(_IS_ALPHA, "")))
+            stripped = text.replace(_IS_ALPHA, "")
+            tokens = _token_texts(tokenize(stripped), stripped)
         self.tokenizations += 1
         words = strip_strings(tokens)
         self._last_text, self._last_words = text, words
