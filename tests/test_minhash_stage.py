@@ -78,7 +78,8 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify):
     assert stats["clusters"] == 3 and stats["near_duplicates_dropped"] == 6
     assert stats["cluster_size_histogram"] == {"2": 1, "3-4": 2}
     assert stats["docs_without_shingles"] == 1
-    assert stats["candidate_edges"] >= stats["verified_edges"] >= 6
+    assert stats["verified_edges"] >= 6
+    assert stats["candidate_edges"] == stats["verified_edges"] + stats["rejected_edges"]
     assert stats["rounds_used"] <= 3 and stats["changes_per_round"][-1] == 0
 
 
@@ -100,8 +101,27 @@ def test_keep_highest_signal_column(tmp_path, stdlib_docs):
     assert [r["id"] for r in kept] == ["b"]  # origin_line 2 > 1
 
 
+def test_exact_verification_rejects_and_counts_edges(planted, tmp_path):
+    """verify_threshold 0.93 sits between the planted pairs' exact Jaccards: g-b, g-c
+    (0.91, 0.92 to g-a) and u012 (0.87) are rejected and stay; g-d (0.98) and the
+    chain (>= 0.94) are still dropped."""
+    out = tmp_path / "out"
+    raw = {
+        "input": {"paths": [planted["pattern"]]},
+        "output": {"dir": str(out)},
+        "stages": [{"minhash_dedup": {"verify_threshold": 0.93, "max_rounds": 4}}],
+    }
+    manifest = run_config(raw, tmp_path)
+    stats = manifest["stage_stats"]["minhash_dedup"]
+    assert stats["rejected_edges"] >= 3
+    assert stats["candidate_edges"] == stats["verified_edges"] + stats["rejected_edges"]
+    rejected = {r["id"] for r in pq.read_table(out / "rejected").to_pylist()}
+    assert rejected == {"g-d", "c-1", "c-2"}
+
+
 def test_config_validation():
     assert (MinhashDedupConfig().bands, MinhashDedupConfig().rows) == (14, 8)
+    assert MinhashDedupConfig().verify == "exact"
     assert (MinhashDedupConfig(bands=None, rows=None).bands, MinhashDedupConfig(bands=None, rows=None).rows) == (9, 12)
     with pytest.raises(ValueError, match="exceeds num_perm"):
         MinhashDedupConfig(bands=20, rows=8)
