@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from transforms.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.minhash_dedup import MinhashDedup, MinhashDedupConfig
 from transforms.heuristic_filters import HeuristicFilters, HeuristicFiltersConfig
+from transforms.icp_order import IcpOrder, IcpOrderConfig
 from transforms.perplexity import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.language_id import LanguageId, LanguageIdConfig
@@ -136,5 +137,19 @@ register(
         config_model=PerplexityConfig,
         build=lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
         summary="per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band",
+    )
+)
+
+
+def _icp_order(cfg: IcpOrderConfig, ctx: StageContext) -> beam.PTransform:
+    return IcpOrder(ctx.label, cfg, _model_path(cfg.embedding.model_path, ctx), _model_path(cfg.tokenizer, ctx), ctx.seed)
+
+
+register(
+    StageSpec(
+        name="icp_order",
+        config_model=IcpOrderConfig,
+        build=_icp_order,
+        summary="In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; semantic near-dups dropped",
     )
 )
