@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -143,6 +144,10 @@ COMMANDS = {
 }
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args: list[str] = []
@@ -159,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_QuietImportNoise())
     if not args.debug:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C, so exit handlers
+    # run and stop model engines instead of leaving them behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return COMMANDS[args.command](args, beam_args)
     except KeyboardInterrupt:

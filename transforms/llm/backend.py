@@ -30,12 +30,14 @@ Backends:
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +183,7 @@ class VLLMBackend(GenerationBackend):
         # waits for them so none outlives the pipeline.
         self._engine_procs = [p for p in psutil.Process().children(recursive=True)
                               if p.pid not in before and not _is_resource_tracker(p)]
+        _LIVE_ENGINES.add(self)
 
     # -- prompts -----------------------------------------------------------
     def _as_text(self, prompt: Prompt) -> str:
@@ -290,6 +293,21 @@ class VLLMBackend(GenerationBackend):
             for proc in alive:
                 proc.kill()
             psutil.wait_procs(alive, timeout=5)
+
+
+# Engines still open when the interpreter exits (an interrupted run, an error
+# before teardown): the engine core runs in its own process group and does not
+# notice its parent dying, so without this it would outlive the run.
+_LIVE_ENGINES: "weakref.WeakSet[VLLMBackend]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_engines() -> None:
+    for backend in list(_LIVE_ENGINES):
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 def _is_resource_tracker(proc) -> bool:
