@@ -147,21 +147,22 @@ def train_centroids(sample: list[tuple], docs: int, cfg: IcpOrderConfig, seed: i
     if not sample:
         return None
     vectors = np.stack([np.frombuffer(s[2], dtype=np.float32) for s in sorted(sample)])
-    k = cluster_count(docs, len(vectors), cfg)
-    if k == 1:
-        centroids = vectors.mean(axis=0, keepdims=True)
-    else:
-        import faiss
-
-        kmeans = faiss.Kmeans(vectors.shape[1], k, niter=cfg.kmeans_iterations, seed=seed, spherical=True)
-        kmeans.cp.min_points_per_centroid = 1
-        kmeans.train(vectors)
-        centroids = kmeans.centroids
     return {
-        "centroids": np.ascontiguousarray(centroids, dtype=np.float32),
+        "centroids": kmeans_centroids(vectors, cluster_count(docs, len(vectors), cfg), cfg.kmeans_iterations, seed),
         "random_order_cosine": random_order_cosine(vectors, seed),
         "sample": len(vectors),
     }
+
+
+def kmeans_centroids(vectors: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
+    if k == 1:
+        return vectors.mean(axis=0, keepdims=True).astype(np.float32)
+    import faiss
+
+    kmeans = faiss.Kmeans(vectors.shape[1], k, niter=iterations, seed=seed, spherical=True)
+    kmeans.cp.min_points_per_centroid = 1
+    kmeans.train(np.ascontiguousarray(vectors, dtype=np.float32))
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
 def nearest_centroid(doc: dict, model: dict) -> int:
