@@ -22,6 +22,7 @@ from transforms.manifest import (
     write_json,
 )
 from transforms.parquet_sink import parquet_bytes, shard_name, write_file
+from transforms.report import write_report
 
 
 class LedgerError(RuntimeError):
@@ -143,6 +144,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
     write_json(FileSystems.join(cfg.output.dir, MANIFEST), manifest)
     with FileSystems.create(FileSystems.join(cfg.output.dir, "README.md"), mime_type="text/markdown") as fh:
         fh.write(render_card(manifest).encode("utf-8"))
+    write_report(cfg.output.dir, manifest)
     _clear(layout.work)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))
