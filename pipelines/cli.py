@@ -6,6 +6,7 @@
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
     corpusmill prox run-program --stage {doc,chunk} --program FILE --input FILE
     corpusmill train-quality CONFIG
+    corpusmill release RUN_DIR --name NAME --version X.Y.Z [--to DIR] [--tokenizer T]
 
 Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
 e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
@@ -62,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--dest", help="output directory (default: $CORPUSMILL_MODELS/NAME or models/NAME)")
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    release = sub.add_parser("release", help="validate a finished run and cut an immutable versioned release")
+    release.add_argument("run_dir")
+    release.add_argument("--name", required=True)
+    release.add_argument("--version", required=True, help="X.Y.Z; an existing version is never overwritten")
+    release.add_argument("--to", help="directory of versions (default: RUN_DIR/../releases/NAME)")
+    release.add_argument("--tokenizer", help="bundled model name, tokenizer directory or tokenizer.json "
+                         "(default: SmolLM2's, from `corpusmill models prepare`)")
+    release.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     prox = sub.add_parser("prox", help="ProX refinement programs")
     prox_sub = prox.add_subparsers(dest="prox_command", required=True)
@@ -126,6 +136,13 @@ def _cmd_validate(args, _beam_args) -> int:
     return 0
 
 
+def _cmd_release(args, _beam_args) -> int:
+    from pipelines.release import cut_release
+
+    cut_release(args.run_dir, args.name, args.version, args.to, args.tokenizer)
+    return 0
+
+
 def _cmd_inspect(args, _beam_args) -> int:
     from pipelines.inspect import inspect_dataset
 
@@ -140,6 +157,7 @@ COMMANDS = {
     "train-quality": _cmd_train_quality,
     "models": _cmd_models,
     "prox": _cmd_prox,
+    "release": _cmd_release,
 }
 
 
