@@ -1,6 +1,6 @@
 """The ``corpusmill`` command line.
 
-    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [-- BEAM OPTIONS]
+    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [--resume] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", help="input globs (replace the config's inputs)")
     run.add_argument("--output", help="output directory (replaces output.dir)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    run.add_argument("--resume", action="store_true",
+                     help="one job per stage, outputs kept under OUT/_stages; a rerun skips finished stages")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="validate a config without running it")
@@ -121,7 +123,7 @@ def _cmd_run(args, beam_args) -> int:
     from pipelines.run import run
 
     cfg = load_config(args.config, args.set, args.input, args.output)
-    run(cfg, beam_args)
+    run(cfg, beam_args, resume=args.resume)
     return 0
 
 
