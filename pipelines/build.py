@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -80,8 +81,8 @@ def stage_labels(cfg: RunConfig) -> list[str]:
     return [NORMALIZE] + [e.label for e in cfg.stage_entries()]
 
 
-def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
-    layout = OutputLayout(cfg.output.dir)
+def read_raw(pipeline: beam.Pipeline, cfg: RunConfig):
+    """Every configured input, tagged with its index (normalize needs each input's field names)."""
     max_line = 2 * cfg.normalize.max_bytes + 1024
     raw_parts = []
     for i, spec in enumerate(cfg.input):
@@ -90,40 +91,60 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
             | f"Read[{i}]" >> ReadInputs(spec.paths, spec.format, max_line, spec.redistribute)
             | f"Tag[{i}]" >> beam.Map(lambda r, i=i: {**r, "_input": i})
         )
-    raw = raw_parts | "AllInputs" >> beam.Flatten()
+    return raw_parts | "AllInputs" >> beam.Flatten()
 
-    ledger_parts, rejected_parts, stats_parts = [], [], []
 
-    def account(label, inputs, outputs):
-        ledger_parts.append(
-            {IN: inputs, KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
-            | CountStage(label)
-        )
-        rejected_parts.extend([outputs[DROPPED], outputs[QUARANTINED]])
-        if "stats" in outputs:
-            stats_parts.append(
-                outputs["stats"]
-                | f"Stats[{label}]" >> beam.Map(lambda kv, s=label: {"stage": s, "name": kv[0], "value": kv[1]})
-            )
-        return outputs[KEPT]
-
-    normalized = raw | NORMALIZE >> ApplyDocStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg)))
-    docs = account(NORMALIZE, raw, normalized)
-
+def stage_steps(cfg: RunConfig) -> list[tuple[str, Callable[[], beam.PTransform]]]:
+    """``(label, make transform)`` for every stage in run order, normalize first."""
+    steps = [(NORMALIZE, lambda: ApplyDocStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
     for entry in cfg.stage_entries():
         ctx = StageContext(
             label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir
         )
-        outputs = docs | entry.label >> REGISTRY[entry.name].build(entry.config, ctx)
-        docs = account(entry.label, docs, outputs)
+        steps.append((entry.label, lambda entry=entry, ctx=ctx: REGISTRY[entry.name].build(entry.config, ctx)))
+    return steps
 
-    stats_parts.append(
+
+@dataclass
+class StageResult:
+    """One applied stage: kept documents, rejected ones, ledger lines and stats lines."""
+
+    kept: beam.PCollection
+    rejected: list
+    ledger_lines: beam.PCollection
+    stats_lines: beam.PCollection | None
+
+
+def apply_stage(docs, label: str, transform: beam.PTransform) -> StageResult:
+    outputs = docs | label >> transform
+    ledger_lines = (
+        {IN: docs, KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
+        | CountStage(label)
+        | f"LedgerLines[{label}]" >> beam.Map(ledger_line)
+    )
+    stats_lines = None
+    if "stats" in outputs:
+        stats_lines = (
+            outputs["stats"]
+            | f"Stats[{label}]" >> beam.Map(lambda kv, s=label: stats_line({"stage": s, "name": kv[0], "value": kv[1]}))
+        )
+    return StageResult(outputs[KEPT], [outputs[DROPPED], outputs[QUARANTINED]], ledger_lines, stats_lines)
+
+
+def stats_line(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: list, cfg: RunConfig) -> None:
+    """The run's sinks: data shards, rejected rows, ledger and stats lines (plus rows per source)."""
+    layout = OutputLayout(cfg.output.dir)
+    stats_parts = list(stats_parts) + [
         docs
         | "SourceOf" >> beam.Map(lambda d: d.get("source") or "(none)")
         | "CountSources" >> beam.combiners.Count.PerElement()
         | "SourceCounts" >> beam.combiners.ToDict()
-        | "SourceStat" >> beam.Map(lambda d: {"stage": "output", "name": "rows_per_source", "value": d})
-    )
+        | "SourceStat" >> beam.Map(lambda d: stats_line({"stage": "output", "name": "rows_per_source", "value": d}))
+    ]
     out = cfg.output
     _ = docs | "WriteData" >> WriteParquetShards(
         layout.data, DOCUMENT_SCHEMA, document_to_row, document_sort_key,
@@ -138,12 +159,24 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
     _ = (
         ledger_parts
         | "AllLedger" >> beam.Flatten()
-        | "LedgerLines" >> beam.Map(ledger_line)
         | "WriteLedger" >> beam.io.WriteToText(layout.ledger, shard_name_template="", num_shards=1)
     )
     _ = (
         stats_parts
         | "AllStats" >> beam.Flatten()
-        | "StatsLines" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, default=str))
         | "WriteStats" >> beam.io.WriteToText(layout.stats, shard_name_template="", num_shards=1)
     )
+
+
+def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
+    """The whole run as one Beam pipeline."""
+    docs = read_raw(pipeline, cfg)
+    rejected_parts, ledger_parts, stats_parts = [], [], []
+    for label, make in stage_steps(cfg):
+        result = apply_stage(docs, label, make())
+        docs = result.kept
+        rejected_parts.extend(result.rejected)
+        ledger_parts.append(result.ledger_lines)
+        if result.stats_lines is not None:
+            stats_parts.append(result.stats_lines)
+    write_outputs(docs, rejected_parts, ledger_parts, stats_parts, cfg)

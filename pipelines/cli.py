@@ -1,11 +1,12 @@
 """The ``corpusmill`` command line.
 
-    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [-- BEAM OPTIONS]
+    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [--resume] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
     corpusmill prox run-program --stage {doc,chunk} --program FILE --input FILE
     corpusmill train-quality CONFIG
+    corpusmill release RUN_DIR --name NAME --version X.Y.Z [--to DIR] [--tokenizer T]
 
 Unknown options after ``run CONFIG`` (or everything after ``--``) go to Beam,
 e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp``.
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", help="input globs (replace the config's inputs)")
     run.add_argument("--output", help="output directory (replaces output.dir)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    run.add_argument("--resume", action="store_true",
+                     help="one job per stage, outputs kept under OUT/_stages; a rerun skips finished stages")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="validate a config without running it")
@@ -63,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--dest", help="output directory (default: $CORPUSMILL_MODELS/NAME or models/NAME)")
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    release = sub.add_parser("release", help="validate a finished run and cut an immutable versioned release")
+    release.add_argument("run_dir")
+    release.add_argument("--name", required=True)
+    release.add_argument("--version", required=True, help="X.Y.Z; an existing version is never overwritten")
+    release.add_argument("--to", help="directory of versions (default: RUN_DIR/../releases/NAME)")
+    release.add_argument("--tokenizer", help="bundled model name, tokenizer directory or tokenizer.json "
+                         "(default: SmolLM2's, from `corpusmill models prepare`)")
+    release.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     prox = sub.add_parser("prox", help="ProX refinement programs")
     prox_sub = prox.add_subparsers(dest="prox_command", required=True)
@@ -112,7 +124,7 @@ def _cmd_run(args, beam_args) -> int:
     from pipelines.run import run
 
     cfg = load_config(args.config, args.set, args.input, args.output)
-    run(cfg, beam_args)
+    run(cfg, beam_args, resume=args.resume)
     return 0
 
 
@@ -124,6 +136,13 @@ def _cmd_validate(args, _beam_args) -> int:
     check_inputs(cfg)
     names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
     print(f"{args.config}: ok — normalize, {names} → {cfg.output.dir}")
+    return 0
+
+
+def _cmd_release(args, _beam_args) -> int:
+    from pipelines.release import cut_release
+
+    cut_release(args.run_dir, args.name, args.version, args.to, args.tokenizer)
     return 0
 
 
@@ -141,6 +160,7 @@ COMMANDS = {
     "train-quality": _cmd_train_quality,
     "models": _cmd_models,
     "prox": _cmd_prox,
+    "release": _cmd_release,
 }
 
 

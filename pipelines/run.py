@@ -22,6 +22,7 @@ from transforms.manifest import (
     write_json,
 )
 from transforms.parquet_sink import parquet_bytes, shard_name, write_file
+from transforms.report import write_report
 
 
 class LedgerError(RuntimeError):
@@ -75,8 +76,20 @@ def _beam_counters(result) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
-    """Run the pipeline; return the manifest. Raises LedgerError if accounting fails."""
+def _sum_counters(parts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + value
+    return dict(sorted(total.items()))
+
+
+def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: bool = False) -> dict:
+    """Run the pipeline; return the manifest. Raises LedgerError if accounting fails.
+
+    With ``resume``, each stage is its own job whose output is materialized and
+    reused by a rerun (``pipelines.resume``).
+    """
     check_inputs(cfg)
     layout = OutputLayout(cfg.output.dir)
     for directory in (layout.data, layout.rejected, layout.work):
@@ -86,13 +99,20 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     log(f"[corpusmill] running {len(cfg.stage_entries())} stage(s) on {cfg.runner.name} → {cfg.output.dir}")
-    pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args or []))
-    build_pipeline(pipeline, cfg)
-    result = pipeline.run()
-    state = result.wait_until_finish()
+    resumed = None
+    if resume:
+        from pipelines.resume import run_stages
+
+        resumed, results = run_stages(cfg, lambda: beam.Pipeline(options=pipeline_options(cfg, beam_args or [])), log)
+    else:
+        pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args or []))
+        build_pipeline(pipeline, cfg)
+        results = [pipeline.run()]
+    for result in results:
+        state = result.wait_until_finish()
+        if state not in (beam.runners.runner.PipelineState.DONE, None):
+            raise RuntimeError(f"pipeline ended in state {state}")
     wall = time.monotonic() - t0
-    if state not in (beam.runners.runner.PipelineState.DONE, None):
-        raise RuntimeError(f"pipeline ended in state {state}")
 
     ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg))
     stats = fold_stats(_read_lines(layout.stats))
@@ -129,7 +149,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
         "ledger": ledger,
         "ledger_problems": problems,
         "stage_stats": stats,
-        "beam_counters": _beam_counters(result),
+        "beam_counters": _sum_counters([_beam_counters(r) for r in results]),
         "config": config_as_data(cfg),
         "seed": cfg.seed,
         "runner": cfg.runner.name,
@@ -140,9 +160,12 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print) -> dict:
             "pipeline_seconds": round(wall, 2),
         },
     }
+    if resumed is not None:
+        manifest["resume"] = resumed
     write_json(FileSystems.join(cfg.output.dir, MANIFEST), manifest)
     with FileSystems.create(FileSystems.join(cfg.output.dir, "README.md"), mime_type="text/markdown") as fh:
         fh.write(render_card(manifest).encode("utf-8"))
+    write_report(cfg.output.dir, manifest)
     _clear(layout.work)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))

@@ -92,3 +92,25 @@ def demo_output(tmp_path_factory) -> dict:
     cfg = load_config(str(REPO / "configs" / "demo.yaml"), output_dir=str(out))
     manifest = run(cfg, [], log=lambda *_: None)
     return {"dir": out, "manifest": manifest, "config": cfg}
+
+
+CURATED_STAGES = [
+    {"exact_dedup": {}},
+    {"minhash_dedup": {}},
+    {"language_id": {"languages": []}},
+    {"heuristic_filters": {"gopher_quality": {"params": {"min_doc_words": 5}}, "c4_quality": {"enabled": False}}},
+]
+
+
+@pytest.fixture(scope="session")
+def curated_run(tmp_path_factory) -> dict:
+    """One real multi-stage run (dedup, language ID, datatrove filters) on four bundled sample files."""
+    out = tmp_path_factory.mktemp("curated") / "out"
+    raw = {
+        "input": {"paths": [str(SAMPLE_DIR / name) for name in (
+            "fortunes.jsonl.gz", "debian-reference.jsonl.zst", "malformed.jsonl.zst", "licenses.jsonl.zst")]},
+        "output": {"dir": str(out), "shard_rows": 400},
+        "stages": CURATED_STAGES,
+    }
+    manifest = run_config(raw, REPO)
+    return {"dir": out, "manifest": manifest, "raw": raw}
