@@ -95,7 +95,9 @@ def _absorb_short_runs(lines: list[str], flags: list[bool], cfg: RuleConfig) -> 
         left_bp = left is None or flags[left]
         right_bp = j >= n or flags[j]
         touches_bp = (left is not None and flags[left]) or (j < n and flags[j])
-        if left_bp and right_bp and touches_bp and (j - i) <= cfg.max_short_run:
+        # The bound counts text lines: rendered pages put a blank line between items.
+        run_lines = sum(1 for k in range(i, j) if lines[k].strip())
+        if left_bp and right_bp and touches_bp and run_lines <= cfg.max_short_run:
             for k in range(i, j):
                 if lines[k].strip():
                     flags[k] = True
