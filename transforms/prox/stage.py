@@ -52,6 +52,8 @@ class ProxConfig(BaseModel):
     repeat_min_docs: int = Field(3, ge=2)
     short_words: int = Field(10, ge=1)
     footer_lines: int = Field(15, ge=0)
+    max_short_run: int = Field(100, ge=0)
+    repeat_min_words_alone: int = Field(6, ge=1)
     # model writer
     backend: BackendConfig = BackendConfig()
     few_shot: bool = True  # instruction + example in the prompt (for untrained models like SmolLM2)
@@ -66,7 +68,8 @@ class ProxConfig(BaseModel):
         return ChunkRules(self.drop_ratio, self.min_words, self.max_errors)
 
     def rule_config(self) -> RuleConfig:
-        return RuleConfig(footer_lines=self.footer_lines, short_words=self.short_words)
+        return RuleConfig(footer_lines=self.footer_lines, short_words=self.short_words,
+                          max_short_run=self.max_short_run, repeat_min_words_alone=self.repeat_min_words_alone)
 
 
 class _LLMMetrics:
