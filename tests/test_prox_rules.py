@@ -1,7 +1,7 @@
 """Prompts (``[000]line``, greedy token chunks) and the rule-based program writer."""
 from transforms.prox.executor import run_chunk_program
 from transforms.prox.prompts import chunk_texts, numbered_lines
-from transforms.prox.rules import boilerplate_flags, line_key, write_chunk_program
+from transforms.prox.rules import RuleConfig, boilerplate_flags, line_key, write_chunk_program
 
 
 def words(text):
@@ -73,8 +73,27 @@ def test_copyright_lines_of_a_license_file_stay():
     assert not any(boilerplate_flags(text.split("\n"))[:3])
 
 
-def test_repeated_lines_from_the_source_are_removed():
-    text = "Intro paragraph that is long enough to be content for sure, really.\nVisit our shop\nMore content words here, long enough to be a real closing paragraph of the page."
+def test_repeated_lines_from_the_source_are_removed_in_blocks_or_when_long():
+    intro = "Intro paragraph that is long enough to be content for sure, really."
+    outro = "More content words here, long enough to be a real closing paragraph of the page."
+    text = f"{intro}\nVisit our shop\nOpen daily\n{outro}"
     assert "remove_lines" not in write_chunk_program(text)
-    program = write_chunk_program(text, frozenset({line_key("visit  OUR shop")}))
-    assert "remove_lines(line_start=1, line_end=1)" in program
+    both = frozenset({line_key("visit  OUR shop"), line_key("Open daily")})
+    assert "remove_lines(line_start=1, line_end=2)" in write_chunk_program(text, both)
+    # a short repeated line alone among unique lines is recurring content, like a play's [Exeunt.]
+    assert "remove_lines" not in write_chunk_program(text, frozenset({line_key("Visit our shop")}))
+    long_line = "Example Inc. is a registered trademark of Example Holdings"
+    text = f"{intro}\n{long_line}\n{outro}"
+    assert "remove_lines(line_start=1, line_end=1)" in write_chunk_program(text, frozenset({line_key(long_line)}))
+
+
+def test_short_run_bound_counts_text_lines_not_blank_ones():
+    """A sidebar table of contents rendered with blank lines between entries is absorbed whole."""
+    toc = [f"Section {i}" for i in range(60)]
+    body = "A real paragraph of words that says something worth keeping about kettles and rain."
+    text = "\n\n".join([body, body, "Table of Contents", *toc, "Previous topic", "Kettles"])
+    lines = text.split("\n")
+    flags = boilerplate_flags(lines)
+    assert [lines[i] for i, f in enumerate(flags) if f and lines[i].strip()] == ["Table of Contents", *toc,
+                                                                                "Previous topic", "Kettles"]
+    assert not any(boilerplate_flags(lines, cfg=RuleConfig(max_short_run=59))[6:6 + 2 * 60])

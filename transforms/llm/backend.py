@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ from typing import Literal, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 Prompt = Union[str, list]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,30 +155,18 @@ class VLLMBackend(GenerationBackend):
     def __init__(self, model: str, *, max_model_len: int = 4096, dtype: str = "float32",
                  gpu_memory_utilization: float = 0.5, cpu_threads_bind: str | None = None,
                  enforce_eager: bool | None = None, max_retries: int = 2, seed: int = 0):
-        import torch
-
-        on_gpu = torch.cuda.is_available()
-        if not on_gpu:
-            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind or f"0-{(os.cpu_count() or 1) - 1}")
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        # vLLM's engine core must be started with spawn: the caller (a Beam
-        # worker) already runs threads, and fork would copy them half-alive.
-        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        kwargs = vllm_engine_kwargs(model, max_model_len=max_model_len, dtype=dtype,
+                                    gpu_memory_utilization=gpu_memory_utilization,
+                                    cpu_threads_bind=cpu_threads_bind, enforce_eager=enforce_eager, seed=seed)
         import psutil
         from vllm import LLM
 
         before = {p.pid for p in psutil.Process().children(recursive=True)}
         self.max_retries = max_retries
         self.model = model
-        self._llm = LLM(
-            model=model,
-            tokenizer=model,
-            dtype=dtype,
-            max_model_len=max_model_len,
-            gpu_memory_utilization=gpu_memory_utilization,
-            enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager,
-            seed=seed,
-        )
+        start = time.monotonic()
+        self._llm = LLM(**kwargs)
+        log.info("vLLM engine for %s ready in %.1f s", model, time.monotonic() - start)
         self._tokenizer = self._llm.get_tokenizer()
         self._closed = False
         # The engine core (and its workers) are our new child processes; close()
@@ -285,6 +275,7 @@ class VLLMBackend(GenerationBackend):
         self._closed = True
         import psutil
 
+        start = time.monotonic()
         try:
             self._llm.llm_engine.engine_core.shutdown()
         finally:
@@ -293,6 +284,29 @@ class VLLMBackend(GenerationBackend):
             for proc in alive:
                 proc.kill()
             psutil.wait_procs(alive, timeout=5)
+            log.info("vLLM engine for %s stopped in %.1f s (%d process(es) killed)", self.model,
+                     time.monotonic() - start, len(alive))
+
+
+def vllm_engine_kwargs(model: str, *, max_model_len: int = 4096, dtype: str = "float32",
+                       gpu_memory_utilization: float = 0.5, cpu_threads_bind: str | None = None,
+                       enforce_eager: bool | None = None, seed: int = 0) -> dict:
+    """``vllm.LLM`` arguments (and the process environment) for this machine; benchmarks reuse it
+    so a raw engine gets exactly the backend's settings."""
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    if not on_gpu:
+        # On CPU, gpu_memory_utilization is a fraction of host memory; the KV cache
+        # gets its own budget (GiB), and OMP threads are pinned to these cores.
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind or f"0-{(os.cpu_count() or 1) - 1}")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    # vLLM's engine core must be started with spawn: the caller (a Beam
+    # worker) already runs threads, and fork would copy them half-alive.
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    return dict(model=model, tokenizer=model, dtype=dtype, max_model_len=max_model_len,
+                gpu_memory_utilization=gpu_memory_utilization,
+                enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager, seed=seed)
 
 
 # Engines still open when the interpreter exits (an interrupted run, an error
@@ -377,12 +391,16 @@ class OpenAIBackend(GenerationBackend):
         def call():
             data = self._post("/chat/completions" if chat else "/completions", body)
             choice = data["choices"][0]
-            text = choice["message"]["content"] if chat else choice["text"]
-            if not (text or "").strip():
-                raise ValueError("empty output")
+            text = (choice["message"]["content"] if chat else choice["text"]) or ""
             usage = data.get("usage") or {}
-            return Generation(text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                              choice.get("finish_reason"))
+            gen = Generation(text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                             choice.get("finish_reason"))
+            if not text.strip():
+                # Greedy decoding is deterministic: retrying an empty greedy output cannot help.
+                if sampling.temperature > 0:
+                    raise ValueError("empty output")
+                gen.error = "empty output"
+            return gen
 
         gen, error, attempts = self._with_retries(call)
         if gen is None:
@@ -394,12 +412,13 @@ class OpenAIBackend(GenerationBackend):
         return list(self._pool.map(lambda p: self._one(p, sampling), prompts))
 
     def _score_one(self, text: str) -> Scored:
-        # vLLM's server extension: prompt_logprobs on /completions; BOS-prefixed like VLLMBackend.
-        ids = self.tokenize(text)
-        bos = self._bos()
-        prompt = ([bos] if bos is not None else []) + ids
-
+        # vLLM's server extension: prompt_logprobs on /completions. BOS-prefixed like
+        # VLLMBackend when a local tokenizer names the BOS token; otherwise the first
+        # token has no context and is not scored.
         def call():
+            ids = self._tokenize_once(text)
+            bos = self._bos()
+            prompt = ([bos] if bos is not None else []) + ids
             data = self._post("/completions", {"model": self.model, "prompt": prompt, "max_tokens": 1,
                                                "temperature": 0.0, "prompt_logprobs": 0})
             plp = data["choices"][0].get("prompt_logprobs")
@@ -423,7 +442,7 @@ class OpenAIBackend(GenerationBackend):
             return self._tokenizer.bos_token_id
         return None
 
-    def tokenize(self, text: str) -> list[int]:
+    def _tokenize_once(self, text: str) -> list[int]:
         if self._tokenizer is not None:
             return list(self._tokenizer.encode(text, add_special_tokens=False))
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
@@ -432,6 +451,13 @@ class OpenAIBackend(GenerationBackend):
                                                       "add_special_tokens": False}).encode())
         with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
             return list(json.loads(resp.read())["tokens"])
+
+    def tokenize(self, text: str) -> list[int]:
+        """Local tokenizer if configured, else the server's ``/tokenize`` (retried; raises after the retries)."""
+        ids, error, _ = self._with_retries(lambda: self._tokenize_once(text))
+        if ids is None:
+            raise RuntimeError(f"tokenize failed: {error}")
+        return ids  # type: ignore[return-value]
 
     def detokenize(self, ids: Sequence[int]) -> str:
         if self._tokenizer is None:

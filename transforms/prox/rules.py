@@ -10,10 +10,14 @@ program) training pairs. A line is boilerplate when:
   last ``footer_lines`` lines, so a license file's own Copyright lines stay);
 - its normalized form repeats across at least ``repeat_min_frac`` of the
   documents of its source (the set is computed in Beam over the whole source,
-  see ``transforms.prox.stage``) — menus, sidebars, footers of one site;
-- it is a short line (``short_words`` words or fewer) in a run of short lines
-  that is enclosed by boilerplate lines, or by one boilerplate line and the
-  document's edge: a table of contents or breadcrumb between two menu lines.
+  see ``transforms.prox.stage``) — menus, sidebars, footers of one site — and
+  it is part of a block (a neighbouring text line is repeated or boilerplate
+  too) or has ``repeat_min_words_alone`` words or more: a short repeated line
+  alone among unique lines is recurring content (``[Exeunt.]``, "Tip");
+- it is a short line (``short_words`` words or fewer) in a run of at most
+  ``max_short_run`` short text lines that is enclosed by boilerplate lines, or
+  by one boilerplate line and the document's edge: a table of contents or
+  breadcrumb between two menu lines.
 
 Inline residue (Sphinx's ``¶`` heading anchors) is removed with ``normalize``.
 """
@@ -50,7 +54,8 @@ _INLINE_RESIDUE = ("¶",)
 class RuleConfig:
     footer_lines: int = 15
     short_words: int = 10
-    max_short_run: int = 40
+    max_short_run: int = 100  # text lines; a long page's sidebar table of contents exceeds 40
+    repeat_min_words_alone: int = 6
     footer_max_words: int = 40
 
 
@@ -74,10 +79,31 @@ def boilerplate_flags(lines: list[str], repeated: AbstractSet[int] = frozenset()
             flags[i] = True
         elif i >= n - cfg.footer_lines and _FOOTER.search(line) and words <= cfg.footer_max_words:
             flags[i] = True
-        elif repeated and line_key(line) in repeated:
-            flags[i] = True
+    if repeated:
+        _flag_repeated_blocks(lines, flags, repeated, cfg.repeat_min_words_alone)
     _absorb_short_runs(lines, flags, cfg)
     return flags
+
+
+def _flag_repeated_blocks(lines: list[str], flags: list[bool], repeated: AbstractSet[int],
+                          min_words_alone: int) -> None:
+    """Flag source-repeated lines that sit next to another repeated or boilerplate line,
+    or that are long enough (``min_words_alone``) that recurring verbatim is not chance.
+
+    Site templates (menus, sidebars, footers) repeat as blocks of lines. A repeated
+    line alone among unique lines is more often recurring content: a play's
+    ``[Exeunt.]``, an admonition's "Tip", the ``.`` paragraph separator of Debian
+    copyright files; removing those (and absorbing the short lines around them)
+    damaged plays and copyright files.
+    """
+    text_idx = [i for i, line in enumerate(lines) if line.strip()]
+    is_rep = {i: line_key(lines[i]) in repeated for i in text_idx}
+    for pos, i in enumerate(text_idx):
+        if flags[i] or not is_rep[i]:
+            continue
+        neighbours = text_idx[max(0, pos - 1):pos] + text_idx[pos + 1:pos + 2]
+        if len(lines[i].split()) >= min_words_alone or any(is_rep[k] or flags[k] for k in neighbours):
+            flags[i] = True
 
 
 def _absorb_short_runs(lines: list[str], flags: list[bool], cfg: RuleConfig) -> None:
@@ -95,7 +121,9 @@ def _absorb_short_runs(lines: list[str], flags: list[bool], cfg: RuleConfig) -> 
         left_bp = left is None or flags[left]
         right_bp = j >= n or flags[j]
         touches_bp = (left is not None and flags[left]) or (j < n and flags[j])
-        if left_bp and right_bp and touches_bp and (j - i) <= cfg.max_short_run:
+        # The bound counts text lines: rendered pages put a blank line between items.
+        run_lines = sum(1 for k in range(i, j) if lines[k].strip())
+        if left_bp and right_bp and touches_bp and run_lines <= cfg.max_short_run:
             for k in range(i, j):
                 if lines[k].strip():
                     flags[k] = True

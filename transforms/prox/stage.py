@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.llm.backend import BackendConfig, GenerationBackend, Sampling, make_backend
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, add_provenance, \
-    mark_rejected, safe_process_batch
+    describe_error, mark_rejected, safe_process_batch
 from transforms.prox import prompts
 from transforms.prox.executor import ChunkRules, Result, run_chunk_program, run_doc_program
 from transforms.prox.rules import RuleConfig, line_key, write_chunk_program, write_doc_program
@@ -52,6 +52,8 @@ class ProxConfig(BaseModel):
     repeat_min_docs: int = Field(3, ge=2)
     short_words: int = Field(10, ge=1)
     footer_lines: int = Field(15, ge=0)
+    max_short_run: int = Field(100, ge=0)
+    repeat_min_words_alone: int = Field(6, ge=1)
     # model writer
     backend: BackendConfig = BackendConfig()
     few_shot: bool = True  # instruction + example in the prompt (for untrained models like SmolLM2)
@@ -66,7 +68,8 @@ class ProxConfig(BaseModel):
         return ChunkRules(self.drop_ratio, self.min_words, self.max_errors)
 
     def rule_config(self) -> RuleConfig:
-        return RuleConfig(footer_lines=self.footer_lines, short_words=self.short_words)
+        return RuleConfig(footer_lines=self.footer_lines, short_words=self.short_words,
+                          max_short_run=self.max_short_run, repeat_min_words_alone=self.repeat_min_words_alone)
 
 
 class _LLMMetrics:
@@ -81,6 +84,12 @@ class _LLMMetrics:
         self.latency_ms = Metrics.distribution(ns, "llm_batch_latency_ms")
         self.program_errors = Metrics.counter(ns, "program_errors")
         self.discarded = Metrics.counter(ns, "programs_discarded")
+        # A program is malformed when any statement failed to parse or execute, or
+        # (document level) no valid decision was found: the demo's headline figure.
+        self.doc_programs = Metrics.counter(ns, "doc_programs")
+        self.doc_malformed = Metrics.counter(ns, "doc_programs_malformed")
+        self.chunk_programs = Metrics.counter(ns, "chunk_programs")
+        self.chunk_malformed = Metrics.counter(ns, "chunk_programs_malformed")
 
     def record(self, gens, seconds: float) -> None:
         self.requests.inc(len(gens))
@@ -132,9 +141,19 @@ class ProxProcessor(DocProcessor):
         if self.cfg.writer == "rules":
             return [(write_doc_program(d["text"]), None) for d in docs]
         b = self.backend
-        msgs = [prompts.doc_messages(prompts.truncate_tokens(d["text"], b.tokenize, b.detokenize, self.cfg.doc_tokens),
-                                     self.cfg.few_shot) for d in docs]
-        return [(g.text, g.error) for g in self._generate(msgs, self.cfg.doc_max_new_tokens)]
+        results: list[tuple[str, str | None]] = [("", None)] * len(docs)
+        owner, msgs = [], []
+        for k, d in enumerate(docs):
+            try:  # a remote tokenizer can fail like generation does: keep the document, record why
+                text = prompts.truncate_tokens(d["text"], b.tokenize, b.detokenize, self.cfg.doc_tokens)
+            except Exception as exc:  # noqa: BLE001
+                results[k] = ("", describe_error(exc))
+                continue
+            owner.append(k)
+            msgs.append(prompts.doc_messages(text, self.cfg.few_shot))
+        for k, g in zip(owner, self._generate(msgs, self.cfg.doc_max_new_tokens) if msgs else []):
+            results[k] = (g.text, g.error)
+        return results
 
     def _chunk_programs(self, docs) -> list[tuple[str, str | None]]:
         if self.cfg.writer == "rules":
@@ -143,13 +162,18 @@ class ProxProcessor(DocProcessor):
                     for d in docs]
         b = self.backend
         owner, msgs = [], []
+        texts: list[list[str]] = [[] for _ in docs]
+        errors: list[list[str]] = [[] for _ in docs]
         for k, d in enumerate(docs):
-            for chunk in prompts.chunk_texts(d["text"], b.tokenize, self.cfg.chunk_tokens):
+            try:
+                chunks = prompts.chunk_texts(d["text"], b.tokenize, self.cfg.chunk_tokens)
+            except Exception as exc:  # noqa: BLE001 - see _doc_programs
+                errors[k].append(describe_error(exc))
+                continue
+            for chunk in chunks:
                 owner.append(k)
                 msgs.append(prompts.chunk_messages(chunk, self.cfg.few_shot))
         gens = self._generate(msgs, self.cfg.chunk_max_new_tokens) if msgs else []
-        texts: list[list[str]] = [[] for _ in docs]
-        errors: list[list[str]] = [[] for _ in docs]
         for k, g in zip(owner, gens):
             texts[k].append(g.text)
             if g.error:
@@ -172,6 +196,9 @@ class ProxProcessor(DocProcessor):
                 res = run_doc_program(docs[i]["text"], program)
                 rec.update(doc_program=program[:_MAX_PROGRAM_CHARS], doc_errors=len(res.errors))
                 metrics.program_errors.inc(len(res.errors))
+                metrics.doc_programs.inc()
+                if res.errors or not res.applied:
+                    metrics.doc_malformed.inc()
                 if res.drop_reason:
                     outcomes[i] = self._finish_drop(docs[i], res.drop_reason, rec)
             live = [i for i in live if outcomes[i] is None]
@@ -186,6 +213,9 @@ class ProxProcessor(DocProcessor):
                 rec.update(chunk_program=program[:_MAX_PROGRAM_CHARS], chunk_errors=len(res.errors),
                            chunk_error_messages=res.errors[:5], applied=res.applied)
                 metrics.program_errors.inc(len(res.errors))
+                metrics.chunk_programs.inc()
+                if res.errors:
+                    metrics.chunk_malformed.inc()
                 if not res.applied and res.drop_reason is None:
                     metrics.discarded.inc()
                 outcomes[i] = self._finish_chunk(docs[i], res, rec)
