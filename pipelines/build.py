@@ -11,6 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import RunConfig
+from pipelines.sources import SOURCES, SourceContext, as_raw_record
 from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
 from transforms.ledger import IN, CountStage, ledger_line
@@ -63,6 +64,11 @@ class _MultiInputNormalizer(DocProcessor):
 
 
 def normalize_settings(cfg: RunConfig) -> list[NormalizeSettings]:
+    """One per file input, then one per source (sources' documents are checked with the run's rules)."""
+    source_settings = [
+        NormalizeSettings(max_bytes=cfg.normalize.max_bytes, unicode_form=cfg.normalize.unicode_form)
+        for _ in cfg.sources
+    ]
     return [
         NormalizeSettings(
             text_field=spec.text_field,
@@ -73,11 +79,11 @@ def normalize_settings(cfg: RunConfig) -> list[NormalizeSettings]:
             unicode_form=cfg.normalize.unicode_form,
         )
         for spec in cfg.input
-    ]
+    ] + source_settings
 
 
 def stage_labels(cfg: RunConfig) -> list[str]:
-    return [NORMALIZE] + [e.label for e in cfg.stage_entries()]
+    return [s.label for s in cfg.sources] + [NORMALIZE] + [e.label for e in cfg.stage_entries()]
 
 
 def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
@@ -90,8 +96,6 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
             | f"Read[{i}]" >> ReadInputs(spec.paths, spec.format, max_line, spec.redistribute)
             | f"Tag[{i}]" >> beam.Map(lambda r, i=i: {**r, "_input": i})
         )
-    raw = raw_parts | "AllInputs" >> beam.Flatten()
-
     ledger_parts, rejected_parts, stats_parts = [], [], []
 
     def account(label, inputs, outputs):
@@ -106,6 +110,15 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
                 | f"Stats[{label}]" >> beam.Map(lambda kv, s=label: {"stage": s, "name": kv[0], "value": kv[1]})
             )
         return outputs[KEPT]
+
+    for j, source in enumerate(cfg.sources):
+        index = len(cfg.input) + j
+        ctx = SourceContext(label=source.label, seed=cfg.seed, config_dir=cfg.config_dir,
+                            normalize=normalize_settings(cfg)[index], max_line_bytes=max_line)
+        outputs = pipeline | source.label >> SOURCES[source.name].build(source.config, ctx)
+        made = account(source.label, outputs[IN], outputs)
+        raw_parts.append(made | f"ToNormalize[{source.label}]" >> beam.Map(as_raw_record, index))
+    raw = raw_parts | "AllInputs" >> beam.Flatten()
 
     normalized = raw | NORMALIZE >> ApplyDocStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg)))
     docs = account(NORMALIZE, raw, normalized)
