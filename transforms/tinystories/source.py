@@ -66,7 +66,7 @@ class StoryWriter(DocProcessor):
         self.cfg = cfg
         self.seed = seed
         self.config_dir = config_dir
-        self.batch_size = cfg.batch_size
+        self.batch_size = self.min_batch_size = cfg.batch_size  # one engine call per full batch
         self.limits = StoryLimits(cfg.min_words, cfg.max_words)
         self._backend = self._judge = self._lid = self._metrics = None
 

@@ -21,9 +21,14 @@ _FALLBACK_LANG = "en"
 
 @dataclass(frozen=True)
 class Segmented:
-    """``paragraphs[p]`` is the list of sentence segments of paragraph ``p``."""
+    """``paragraphs[p]`` is the list of sentence segments of paragraph ``p``.
+
+    ``glue[p][i]`` is what followed segment ``i`` in the source (" " or "" when
+    the segmenter cut inside a run of characters), so reassembly adds no spaces.
+    """
 
     paragraphs: tuple[tuple[str, ...], ...]
+    glue: tuple[tuple[str, ...], ...]
 
     @property
     def segments(self) -> list[str]:
@@ -34,8 +39,9 @@ class Segmented:
         if len(translated) != len(self.segments):
             raise ValueError(f"{len(translated)} translations for {len(self.segments)} segments")
         out, i = [], 0
-        for para in self.paragraphs:
-            out.append(" ".join(t.strip() for t in translated[i:i + len(para)] if t.strip()))
+        for para, glue in zip(self.paragraphs, self.glue):
+            pieces = [t.strip() + g for t, g in zip(translated[i:i + len(para)], glue) if t.strip()]
+            out.append("".join(pieces).strip())
             i += len(para)
         return "\n\n".join(p for p in out if p)
 
@@ -64,11 +70,19 @@ def split_long(sentence: str, max_chars: int) -> list[str]:
 
 
 def segment(text: str, lang: str = "en", max_chars: int = 1000) -> Segmented:
-    paragraphs = []
+    paragraphs, glues = [], []
     for block in _PARAGRAPH_BREAK.split(text):
         flat = _SPACES.sub(" ", block).strip()
         if not flat:
             continue
-        sentences = [s.strip() for s in _segmenter(lang).segment(flat) if s.strip()]
-        paragraphs.append(tuple(p for s in sentences for p in split_long(s, max_chars)))
-    return Segmented(tuple(p for p in paragraphs if p))
+        pieces, glue = [], []
+        for raw in _segmenter(lang).segment(flat):
+            if not raw.strip():
+                continue
+            parts = split_long(raw.strip(), max_chars)
+            pieces += parts
+            glue += [" "] * (len(parts) - 1) + [" " if raw[-1:].isspace() else ""]
+        if pieces:
+            paragraphs.append(tuple(pieces))
+            glues.append(tuple(glue))
+    return Segmented(tuple(paragraphs), tuple(glues))

@@ -140,7 +140,7 @@ class DocTranslator(DocProcessor):
     def __init__(self, label: str, cfg: TranslationeseConfig):
         self.label = label
         self.cfg = cfg
-        self.batch_size = cfg.batch_size
+        self.batch_size = self.min_batch_size = cfg.batch_size
         self._lid = LanguageId(languages=[], min_score=0.0)
         self._mt = None
 
