@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import RunConfig
+from pipelines.sources import SOURCES, SourceContext, as_raw_record
 from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
 from transforms.ledger import IN, CountStage, ledger_line
@@ -64,6 +65,11 @@ class _MultiInputNormalizer(DocProcessor):
 
 
 def normalize_settings(cfg: RunConfig) -> list[NormalizeSettings]:
+    """One per file input, then one per source (sources' documents are checked with the run's rules)."""
+    source_settings = [
+        NormalizeSettings(max_bytes=cfg.normalize.max_bytes, unicode_form=cfg.normalize.unicode_form)
+        for _ in cfg.sources
+    ]
     return [
         NormalizeSettings(
             text_field=spec.text_field,
@@ -74,24 +80,37 @@ def normalize_settings(cfg: RunConfig) -> list[NormalizeSettings]:
             unicode_form=cfg.normalize.unicode_form,
         )
         for spec in cfg.input
-    ]
+    ] + source_settings
 
 
 def stage_labels(cfg: RunConfig) -> list[str]:
-    return [NORMALIZE] + [e.label for e in cfg.stage_entries()]
+    return [s.label for s in cfg.sources] + [NORMALIZE] + [e.label for e in cfg.stage_entries()]
 
 
-def read_raw(pipeline: beam.Pipeline, cfg: RunConfig):
-    """Every configured input, tagged with its index (normalize needs each input's field names)."""
+def read_raw(pipeline: beam.Pipeline, cfg: RunConfig) -> tuple[beam.PCollection, list["StageResult"]]:
+    """Every configured input, tagged with its index (normalize needs each input's field names).
+
+    Sources (``input`` items with a ``kind``) make documents instead of reading
+    them; each is accounted like a stage (its result is returned beside the
+    records) and its kept documents join the read records before normalize.
+    """
     max_line = 2 * cfg.normalize.max_bytes + 1024
-    raw_parts = []
+    raw_parts, source_results = [], []
     for i, spec in enumerate(cfg.input):
         raw_parts.append(
             pipeline
             | f"Read[{i}]" >> ReadInputs(spec.paths, spec.format, max_line, spec.redistribute)
             | f"Tag[{i}]" >> beam.Map(lambda r, i=i: {**r, "_input": i})
         )
-    return raw_parts | "AllInputs" >> beam.Flatten()
+    settings = normalize_settings(cfg)
+    for j, source in enumerate(cfg.sources):
+        index = len(cfg.input) + j
+        ctx = SourceContext(label=source.label, seed=cfg.seed, config_dir=cfg.config_dir,
+                            normalize=settings[index], max_line_bytes=max_line)
+        result = account(pipeline, source.label, SOURCES[source.name].build(source.config, ctx))
+        source_results.append(result)
+        raw_parts.append(result.kept | f"ToNormalize[{source.label}]" >> beam.Map(as_raw_record, index))
+    return raw_parts | "AllInputs" >> beam.Flatten(pipeline=pipeline), source_results
 
 
 def stage_steps(cfg: RunConfig) -> list[tuple[str, Callable[[], beam.PTransform]]]:
@@ -116,9 +135,15 @@ class StageResult:
 
 
 def apply_stage(docs, label: str, transform: beam.PTransform) -> StageResult:
-    outputs = docs | label >> transform
+    return account(docs, label, transform)
+
+
+def account(root, label: str, transform: beam.PTransform) -> StageResult:
+    """Apply a stage (or a source, from the pipeline root) and count its outputs for the ledger."""
+    outputs = root | label >> transform
     ledger_lines = (
-        {IN: docs, KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
+        {IN: outputs[IN] if IN in outputs else root, KEPT: outputs[KEPT], DROPPED: outputs[DROPPED],
+         QUARANTINED: outputs[QUARANTINED]}
         | CountStage(label)
         | f"LedgerLines[{label}]" >> beam.Map(ledger_line)
     )
@@ -170,8 +195,13 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
 
 def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
     """The whole run as one Beam pipeline."""
-    docs = read_raw(pipeline, cfg)
+    docs, source_results = read_raw(pipeline, cfg)
     rejected_parts, ledger_parts, stats_parts = [], [], []
+    for result in source_results:
+        rejected_parts.extend(result.rejected)
+        ledger_parts.append(result.ledger_lines)
+        if result.stats_lines is not None:
+            stats_parts.append(result.stats_lines)
     for label, make in stage_steps(cfg):
         result = apply_stage(docs, label, make())
         docs = result.kept

@@ -71,6 +71,7 @@ class RunConfig(_Strict):
     seed: int = 0
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
     stages: list[Any] = Field(default_factory=list)
+    sources: list[Any] = Field(default_factory=list)  # input items with a `kind` (pipelines/sources.py)
     config_dir: str = "."
 
     @field_validator("input", mode="before")
@@ -136,6 +137,50 @@ def _validate_stages(raw_stages: Any) -> tuple[list[StageEntry], list[str]]:
         label = name if seen[name] == 1 else f"{name}#{seen[name]}"
         entries.append(StageEntry(name=name, label=label, config=cfg))
     return entries, problems
+
+
+def _validate_sources(raw: dict) -> tuple[list, list[int], list[str]]:
+    """Take the ``input`` items that have a ``kind`` out of ``raw`` and validate them as sources.
+
+    Returns the source entries, the original positions of the remaining (file)
+    inputs (so their errors name the right index), and the problems found.
+    """
+    from pipelines.sources import SOURCES, SourceEntry, is_source_item
+
+    items = raw.get("input")
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        return [], [], []
+    entries, positions, rest, problems = [], [], [], []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if not is_source_item(item):
+            positions.append(i)
+            rest.append(item)
+            continue
+        where, kind = f"input[{i}]", item["kind"]
+        if kind not in SOURCES:
+            problems.append(f"{where}.kind = {kind!r}: unknown source; expected one of {sorted(SOURCES)}")
+            continue
+        try:
+            cfg = SOURCES[kind].config_model.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(_describe(exc.errors(), where))
+            continue
+        seen[kind] = seen.get(kind, 0) + 1
+        label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
+        entries.append(SourceEntry(name=kind, label=label, config=cfg))
+    raw["input"] = rest
+    return entries, positions, problems
+
+
+def _renumber_inputs(errors: list, positions: list[int]) -> list:
+    for err in errors:
+        loc = tuple(err["loc"])
+        if len(loc) > 1 and loc[0] == "input" and isinstance(loc[1], int) and loc[1] < len(positions):
+            err["loc"] = ("input", positions[loc[1]], *loc[2:])
+    return errors
 
 
 def _is_remote(path: str) -> bool:
@@ -219,19 +264,30 @@ def config_from_dict(
     for assignment in overrides or []:
         apply_override(raw, assignment)
     stages, problems = _validate_stages(raw.pop("stages", None))
+    sources, positions, source_problems = _validate_sources(raw)
+    problems = source_problems + problems
     raw["config_dir"] = config_dir
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = _describe(exc.errors()) + problems
+        problems = _describe(_renumber_inputs(exc.errors(), positions)) + problems
         cfg = None
+    if cfg is not None and not cfg.input and not sources and not problems and not input_paths:
+        problems.append("input: expected at least one input (paths) or source (kind)")
     if problems:
         raise ConfigError(f"{name}: invalid config\n  " + "\n  ".join(problems))
     for spec in cfg.input:
         spec.paths = [resolve_path(p, config_dir) for p in spec.paths]
     cfg.output.dir = resolve_path(cfg.output.dir, config_dir)
+    from pipelines.sources import SOURCES
+
+    for entry in sources:
+        SOURCES[entry.name].resolve_paths(entry.config, lambda p: resolve_path(p, config_dir))
+    cfg.sources = sources
     if input_paths:
-        cfg.input = [cfg.input[0].model_copy(update={"paths": [resolve_path(p, os.getcwd()) for p in input_paths]})]
+        paths = [resolve_path(p, os.getcwd()) for p in input_paths]
+        first = cfg.input[0] if cfg.input else InputSpec(paths=paths)
+        cfg.input = [first.model_copy(update={"paths": paths})]
     if output_dir:
         cfg.output.dir = resolve_path(output_dir, os.getcwd())
     cfg.stages = stages
@@ -240,6 +296,7 @@ def config_from_dict(
 
 def config_as_data(cfg: RunConfig) -> dict:
     """The config as run, JSON-ready, for the manifest."""
-    data = cfg.model_dump(exclude={"stages", "config_dir"})
+    data = cfg.model_dump(exclude={"stages", "sources", "config_dir"})
+    data["input"] += [s.config.model_dump(mode="json") for s in cfg.sources]
     data["stages"] = [{e.name: e.config.model_dump(mode="json")} for e in cfg.stage_entries()]
     return data

@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.build import apply_stage, read_raw, stage_steps, write_outputs
 from pipelines.config import RunConfig
+from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
 from transforms.checkpoint import ReadStaged, WriteStaged
 from transforms.parquet_sink import document_sort_key, rejected_sort_key
@@ -49,10 +50,11 @@ def _hash(data) -> str:
 
 def input_fingerprint(cfg: RunConfig) -> list:
     files = []
-    for spec in cfg.input:
-        for pattern in spec.paths:
-            for meta in FileSystems.match([pattern])[0].metadata_list:
-                files.append([meta.path, meta.size_in_bytes, meta.last_updated_in_seconds])
+    patterns = [p for spec in cfg.input for p in spec.paths]
+    patterns += [p for s in cfg.sources for p in SOURCES[s.name].input_paths(s.config)]
+    for pattern in patterns:
+        for meta in FileSystems.match([pattern])[0].metadata_list:
+            files.append([meta.path, meta.size_in_bytes, meta.last_updated_in_seconds])
     return sorted(files)
 
 
@@ -60,7 +62,8 @@ def stage_keys(cfg: RunConfig, fingerprint: list) -> list[tuple[str, str]]:
     """``(label, key)`` per stage; a change anywhere upstream changes every key below it."""
     base = {"schema": SCHEMA_VERSION, "seed": cfg.seed}
     key = _hash({**base, "stage": "normalize", "normalize": cfg.normalize.model_dump(),
-                 "inputs": [s.model_dump() for s in cfg.input], "files": fingerprint})
+                 "inputs": [s.model_dump() for s in cfg.input], "files": fingerprint,
+                 "sources": [[s.name, s.config.model_dump(mode="json")] for s in cfg.sources]})
     keys = [("normalize", key)]
     for entry in cfg.stage_entries():
         key = _hash({**base, "upstream": key, "stage": entry.name, "config": entry.config.model_dump(mode="json")})
@@ -87,14 +90,21 @@ def _run_stage(cfg, stage, make, upstream, new_pipeline) -> list:
     if FileSystems.exists(stage.directory):  # a stage the last run did not finish
         FileSystems.delete([stage.directory])
     pipeline = new_pipeline()
-    docs = read_raw(pipeline, cfg) if upstream is None else pipeline | "ReadUpstream" >> ReadStaged(upstream.path(KEPT_DIR))
+    sources = []  # the first stage's job also runs the sources and keeps their accounting
+    if upstream is None:
+        docs, sources = read_raw(pipeline, cfg)
+    else:
+        docs = pipeline | "ReadUpstream" >> ReadStaged(upstream.path(KEPT_DIR))
     result = apply_stage(docs, stage.label, make())
+    results = sources + [result]
     out = cfg.output
     _ = result.kept | "WriteKept" >> WriteStaged(stage.path(KEPT_DIR), document_sort_key, out.shard_rows, out.zstd_level)
-    _ = (result.rejected | "AllRejected" >> beam.Flatten()
+    _ = ([r for res in results for r in res.rejected] | "AllRejected" >> beam.Flatten()
          | "WriteRejected" >> WriteStaged(stage.path(REJECTED_DIR), rejected_sort_key, out.shard_rows, out.zstd_level))
-    _ = result.ledger_lines | "WriteLedger" >> beam.io.WriteToText(stage.path(LEDGER), shard_name_template="", num_shards=1)
-    stats = result.stats_lines if result.stats_lines is not None else pipeline | "NoStats" >> beam.Create([])
+    _ = ([res.ledger_lines for res in results] | "AllLedger" >> beam.Flatten()
+         | "WriteLedger" >> beam.io.WriteToText(stage.path(LEDGER), shard_name_template="", num_shards=1))
+    stats = [res.stats_lines for res in results if res.stats_lines is not None]
+    stats = stats | "AllStats" >> beam.Flatten() if stats else pipeline | "NoStats" >> beam.Create([])
     _ = stats | "WriteStats" >> beam.io.WriteToText(stage.path(STATS), shard_name_template="", num_shards=1)
     finished = pipeline.run()
     finished.wait_until_finish()

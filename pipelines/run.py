@@ -12,7 +12,7 @@ from pipelines.build import OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
 from transforms.dataset_card import render_card
-from transforms.ledger import build_ledger, fold_stats, ledger_violations
+from transforms.ledger import build_ledger, fold_stats, input_records, ledger_violations
 from transforms.manifest import (
     MANIFEST,
     describe_file,
@@ -40,14 +40,17 @@ def pipeline_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
 
 
 def check_inputs(cfg: RunConfig) -> None:
-    for spec in cfg.input:
-        for pattern in spec.paths:
-            try:
-                found = FileSystems.match([pattern])[0].metadata_list
-            except Exception as exc:  # noqa: BLE001 - report any filesystem failure as a config problem
-                raise ConfigError(f"input path {pattern}: cannot list ({exc})") from None
-            if not found:
-                raise ConfigError(f"input path {pattern}: matches no files")
+    from pipelines.sources import SOURCES
+
+    patterns = [p for spec in cfg.input for p in spec.paths]
+    patterns += [p for s in cfg.sources for p in SOURCES[s.name].input_paths(s.config)]
+    for pattern in patterns:
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except Exception as exc:  # noqa: BLE001 - report any filesystem failure as a config problem
+            raise ConfigError(f"input path {pattern}: cannot list ({exc})") from None
+        if not found:
+            raise ConfigError(f"input path {pattern}: matches no files")
 
 
 def _clear(directory: str) -> None:
@@ -114,7 +117,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
             raise RuntimeError(f"pipeline ended in state {state}")
     wall = time.monotonic() - t0
 
-    ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg))
+    ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg), [s.label for s in cfg.sources])
     stats = fold_stats(_read_lines(layout.stats))
     shards = list_parquet(layout.data)
     if not shards:  # an empty result is still a loadable dataset
@@ -139,7 +142,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
         "schema_version": SCHEMA_VERSION,
         "status": "ok" if not problems else "ledger_error",
         "totals": {
-            "input_records": ledger[0]["in"] if ledger else 0,
+            "input_records": input_records(ledger),
             "kept_rows": kept_rows,
             "rejected_rows": rejected_rows,
             "data_bytes": sum(s["bytes"] for s in shard_info),

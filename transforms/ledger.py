@@ -51,8 +51,8 @@ def ledger_line(entry) -> str:
     return json.dumps({"stage": stage, "outcome": outcome, "reason": reason, "count": count})
 
 
-def build_ledger(lines: Iterable[str], stage_order: list[str]) -> list[dict]:
-    """Fold counted lines into one entry per stage, in pipeline order."""
+def build_ledger(lines: Iterable[str], stage_order: list[str], sources: Iterable[str] = ()) -> list[dict]:
+    """Fold counted lines into one entry per stage, in pipeline order; ``sources`` are flagged ``source: true``."""
     table: dict[str, dict] = {
         s: {"stage": s, IN: 0, KEPT: 0, DROPPED: 0, QUARANTINED: 0, "reasons": {}, "errors": {}}
         for s in stage_order
@@ -70,6 +70,9 @@ def build_ledger(lines: Iterable[str], stage_order: list[str]) -> list[dict]:
             entry["reasons"][rec["reason"]] = entry["reasons"].get(rec["reason"], 0) + rec["count"]
         elif rec["outcome"] == QUARANTINED:
             entry["errors"][rec["reason"]] = entry["errors"].get(rec["reason"], 0) + rec["count"]
+    for name in sources:
+        if name in table:
+            table[name]["source"] = True
     for entry in table.values():
         entry["reasons"] = dict(sorted(entry["reasons"].items()))
         entry["errors"] = dict(sorted(entry["errors"].items()))
@@ -86,11 +89,24 @@ def ledger_violations(ledger: list[dict]) -> list[str]:
                 f"stage {entry['stage']}: in={entry[IN]} but kept+dropped+quarantined={out}"
             )
     for prev, cur in zip(ledger, ledger[1:]):
+        # A source's documents join the read records at normalize, so its kept count
+        # is only part of the next entry's input.
+        if prev.get("source"):
+            continue
         if prev[KEPT] != cur[IN]:
             problems.append(
                 f"stage {cur['stage']}: in={cur[IN]} but {prev['stage']} kept {prev[KEPT]}"
             )
     return problems
+
+
+def input_records(ledger: list[dict]) -> int:
+    """Records that entered the run: read records plus sources' inputs (prompts, documents to translate)."""
+    sources = [e for e in ledger if e.get("source")]
+    first = next((e for e in ledger if not e.get("source")), None)
+    if first is None:
+        return sum(e[IN] for e in sources)
+    return first[IN] - sum(e[KEPT] for e in sources) + sum(e[IN] for e in sources)
 
 
 def fold_stats(lines: Iterable[str]) -> dict[str, dict]:

@@ -41,6 +41,8 @@ class Normalizer(DocProcessor):
         self.s = settings
 
     def process(self, raw: dict) -> Outcome:
+        if "_doc" in raw:
+            return self._generated(raw["_doc"])
         origin = {"origin_file": raw.get("origin_file"), "origin_line": raw.get("origin_line")}
         data = raw.get("_raw")
         rejected = {**origin, "_raw": data}
@@ -104,3 +106,25 @@ class Normalizer(DocProcessor):
         except ValueError as exc:
             return Quarantined(rejected, f"invalid_unicode: {exc}")
         return Kept({"id": doc_id, "text": text, "source": source, **origin, "meta": meta})
+
+    def _generated(self, doc: dict) -> Outcome:
+        """A document made by a pipeline source: the same text rules, its other columns kept."""
+        doc = dict(doc)
+        text = doc.get("text")
+        if text is None:
+            return Dropped(doc, "empty")
+        if not isinstance(text, str):
+            return Quarantined(doc, f"text_not_string: text is {type(text).__name__}")
+        try:
+            _check_encodable(text, "text")
+        except ValueError as exc:
+            return Quarantined(doc, f"invalid_unicode: {exc}")
+        text = unicodedata.normalize(self.s.unicode_form, text)
+        if not text.strip():
+            return Dropped(doc, "empty")
+        if len(text.encode("utf-8")) > self.s.max_bytes:
+            return Dropped(doc, "oversized")
+        doc["text"] = text
+        if not doc.get("id"):
+            doc["id"] = content_id(text)
+        return Kept(doc)

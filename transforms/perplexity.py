@@ -138,9 +138,11 @@ class PerplexityFilter(beam.PTransform):
         cfg = self._cfg
         scorer = PerplexityScorer(self._stage_label, self._factory, cfg.max_tokens, cfg.max_perplexity,
                                   cfg.min_perplexity, cfg.batch_size)
-        if cfg.percentile_band is None:
-            return docs | "Score" >> ApplyDocStage(self._stage_label, scorer)
         from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+        if cfg.percentile_band is None:
+            outputs = docs | "Score" >> ApplyDocStage(self._stage_label, scorer)
+            return {**outputs, "stats": _deciles((outputs[KEPT], outputs[DROPPED]), cfg.epsilon)}
 
         scored = docs | "Score" >> ApplyDocStage(f"{self._stage_label}.score", scorer)
         cuts = (scored[KEPT] | "Perplexities" >> beam.Map(lambda d: d["perplexity"])
@@ -151,8 +153,22 @@ class PerplexityFilter(beam.PTransform):
             KEPT: decided[KEPT],
             DROPPED: (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten(),
             QUARANTINED: scored[QUARANTINED],
-            "stats": cuts | "CutStat" >> beam.Map(lambda c: ("perplexity_band", list(c) if c else None)),
+            "stats": (cuts | "CutStat" >> beam.Map(lambda c: ("perplexity_band", list(c) if c else None)),
+                      _deciles((scored[KEPT], scored[DROPPED]), cfg.epsilon)) | "AllStats" >> beam.Flatten(),
         }
+
+
+def _deciles(scored_parts, epsilon: float):
+    """The perplexity distribution of every scored document (min, 10%, ..., max), as a stage stat."""
+    from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+    return (
+        scored_parts
+        | "AllScored" >> beam.Flatten()
+        | "ScoredPerplexities" >> beam.FlatMap(lambda d: [d["perplexity"]] if d.get("perplexity") is not None else [])
+        | "Deciles" >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(11, epsilon=epsilon))
+        | "DecileStat" >> beam.Map(lambda q: ("perplexity_deciles", [round(v, 3) for v in q]))
+    )
 
 
 def make_backend_factory(backend: BackendConfig, config_dir: str) -> Callable[[], object]:

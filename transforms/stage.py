@@ -139,8 +139,11 @@ class ApplyDocStage(beam.PTransform):
         batch_size = max(1, int(getattr(self._processor, "batch_size", 1)))
         batched = batch_size > 1
         if batched:
+            # Model stages whose cost is per call (an LLM engine step) set
+            # ``min_batch_size``: BatchElements otherwise starts at 1 and grows.
+            min_size = min(batch_size, max(1, int(getattr(self._processor, "min_batch_size", 1))))
             docs = docs | "Batch" >> beam.BatchElements(
-                min_batch_size=1, max_batch_size=batch_size
+                min_batch_size=min_size, max_batch_size=batch_size
             )
         outputs = docs | "Decide" >> beam.ParDo(
             _DocStageFn(self._stage_label, self._processor, batched)

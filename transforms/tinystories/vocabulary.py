@@ -1,0 +1,34 @@
+"""The word lists stories are built around (data/tinystories/vocabulary.json, see its README)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "tinystories" / "vocabulary.json"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    verbs: tuple[str, ...]
+    nouns: tuple[str, ...]
+    adjectives: tuple[str, ...]
+
+    @property
+    def triples(self) -> int:
+        return len(self.verbs) * len(self.nouns) * len(self.adjectives)
+
+
+def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
+    """Read the JSON lists; a missing or empty part of speech is an error, not a silent default."""
+    with open(path or DEFAULT_PATH, encoding="utf-8") as fh:
+        data = json.load(fh)
+    parts = {}
+    for key in ("verb", "noun", "adjective"):
+        words = data.get(key)
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+            raise ValueError(f"{path or DEFAULT_PATH}: {key!r} must be a non-empty list of words")
+        if len(set(words)) != len(words):
+            raise ValueError(f"{path or DEFAULT_PATH}: {key!r} has repeated words")
+        parts[key] = tuple(words)
+    return Vocabulary(parts["verb"], parts["noun"], parts["adjective"])
