@@ -62,6 +62,7 @@ class PerplexityScorer(DocProcessor):
         self.max_perplexity = max_perplexity
         self.min_perplexity = min_perplexity
         self.batch_size = batch_size
+        self.min_batch_size = batch_size  # an engine call costs per call: always send full batches
         self._backend = None
 
     def setup(self) -> None:

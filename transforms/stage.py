@@ -142,6 +142,11 @@ class ApplyDocStage(beam.PTransform):
             # Model stages whose cost is per call (an LLM engine step) set
             # ``min_batch_size``: BatchElements otherwise starts at 1 and grows.
             min_size = min(batch_size, max(1, int(getattr(self._processor, "min_batch_size", 1))))
+            if min_size > 1:
+                # BatchElements batches within a bundle, and upstream bundles can be
+                # a handful of documents (a Beam-chosen split): a shuffle first gives
+                # this step whole partitions, so the engine sees full batches.
+                docs = docs | "GatherForBatches" >> beam.Reshuffle()
             docs = docs | "Batch" >> beam.BatchElements(
                 min_batch_size=min_size, max_batch_size=batch_size
             )

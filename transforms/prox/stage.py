@@ -348,7 +348,13 @@ class ProxStage(beam.PTransform):
         self._processor = ProxProcessor(cfg, label, config_dir, seed)
 
     def expand(self, docs):
-        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+        if self._cfg.writer == "model":
+            # full engine batches: whole partitions after a shuffle, not Beam's small bundles
+            batches = (docs | "GatherForBatches" >> beam.Reshuffle()
+                       | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size,
+                                                       max_batch_size=self._cfg.batch_size))
+        else:
+            batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
         fn = _ProxFn(self._label, self._processor)
         if self._cfg.writer == "rules" and self._cfg.chunk_level:
             repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
