@@ -18,11 +18,10 @@ import re
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import DOCUMENT_SCHEMA
 from transforms.manifest import MANIFEST, read_manifest, write_json
 from transforms.release_card import changelog_entry, render_release_card, source_facts, today
 from transforms.release_checks import validate_run
-from transforms.report import INDEX, REPORT_DIR
+from transforms.report import REPORT_DIR
 from transforms.tokens import TokenCounter
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -122,7 +121,6 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
         sums[rel] = hashlib.sha256(data).hexdigest()
     plots = [p.split("/")[-1] for p in sums if p.startswith(f"{REPORT_DIR}/") and p.endswith(".png")]
     schema = pq.read_schema(io.BytesIO(_read(FileSystems.join(run_dir, manifest["shards"][0]["path"]))))
-    assert schema.equals(DOCUMENT_SCHEMA, check_metadata=False)  # validated above
     generated = {
         MANIFEST: None,
         "README.md": render_release_card(manifest, schema, entry, sorted(plots)).encode("utf-8"),

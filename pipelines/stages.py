@@ -19,7 +19,8 @@ from transforms.icp_order import IcpOrder, IcpOrderConfig
 from transforms.perplexity import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.language_id import LanguageId, LanguageIdConfig
-from transforms.model_files import WithStats, model_stats
+from transforms.language_id import default_model_path as default_lid_model
+from transforms.model_files import ModelStats, WithStats
 from transforms.outcomes import DocProcessor
 from transforms.prox.stage import ProxConfig, ProxStage
 from transforms.stage import ApplyDocStage
@@ -93,7 +94,7 @@ register(
 
 def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
     processor = LanguageId(_model_path(cfg.model_path, ctx), cfg.languages, cfg.min_score, cfg.batch_size)
-    return WithStats(ApplyDocStage(ctx.label, processor), model_stats("model", processor.model_path))
+    return WithStats(ApplyDocStage(ctx.label, processor), ModelStats("model", processor.model_path, default_lid_model))
 
 
 def _model_path(path: str | None, ctx: StageContext) -> str | None:

@@ -34,6 +34,8 @@ def test_stage_statistics_become_plots_only_when_reported():
     binned = icp_figure({"icp_order": {"adjacent_similarity": {"bins": [0, 0.5, 1], "counts": [3, 7]}}})
     assert binned is not None
     assert icp_figure({"exact_dedup": {}}) is None
+    summary = icp_figure({"icp_order": {"mean_adjacent_cosine": 0.41, "random_order_cosine": 0.12}})
+    assert summary.file == "icp_similarity.png" and summary.png[:4] == b"\x89PNG"
     names = [f.file for f in build_figures({"ledger": [], "stage_stats": stats}, columns)]
     assert names == ["perplexity.png", "icp_similarity.png"]
 

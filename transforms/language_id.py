@@ -50,7 +50,7 @@ def decide(doc: dict, lang: str, score: float, languages: frozenset[str], min_sc
 class LanguageId(DocProcessor):
     def __init__(self, model_path: str | None = None, languages: Sequence[str] = ("en",),
                  min_score: float = 0.65, batch_size: int = 256):
-        self.model_path = model_path or default_model_path()
+        self.model_path = model_path  # None: the packaged default, resolved on the worker in setup()
         self.languages = frozenset(languages)
         self.min_score = min_score
         self.batch_size = batch_size
@@ -59,7 +59,7 @@ class LanguageId(DocProcessor):
     def setup(self) -> None:
         from fasttext.FastText import _FastText  # the class load_model wraps, minus its stderr warning
 
-        self._model = _FastText(model_path=local_copy(self.model_path))
+        self._model = _FastText(model_path=local_copy(self.model_path or default_model_path()))
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         if self._model is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -34,7 +35,10 @@ def file_sha256(path: str) -> str:
 
 
 def local_copy(path: str) -> str:
-    """fastText loads from a local path only; copy remote (gs://…) files to /tmp once."""
+    """fastText loads from a local path only; copy remote (gs://…) files to this worker's temp dir once.
+
+    Called in a DoFn's ``setup``, so the copy is on the machine that loads it.
+    """
     if "://" not in path:
         return path
     import tempfile
@@ -53,17 +57,41 @@ def model_stats(prefix: str, path: str) -> list[tuple[str, object]]:
     return [(f"{prefix}_path", path), (f"{prefix}_sha256", file_sha256(path))]
 
 
-class WithStats(beam.PTransform):
-    """Run a stage transform and add constant ``(name, value)`` stats (e.g. model sha256)."""
+class ModelStats(beam.PTransform):
+    """``(prefix_path, …)`` and ``(prefix_sha256, …)`` stats, computed on a worker.
 
-    def __init__(self, inner: beam.PTransform, stats: list[tuple[str, object]]):
+    Not at pipeline construction: the launching machine may not be able to read
+    the model (a ``gs://`` path, or a file that exists only in the worker
+    image), and a packaged default's path differs between machines, so
+    ``default`` (a picklable function) resolves it where it is used.
+    """
+
+    def __init__(self, prefix: str, path: str | None, default: Callable[[], str] | None = None):
+        super().__init__()
+        self._prefix = prefix
+        self._path = path
+        self._default = default
+
+    def expand(self, pbegin):
+        prefix, path, default = self._prefix, self._path, self._default
+        return (
+            pbegin
+            | "Model" >> beam.Create([path])
+            | "Hash" >> beam.FlatMap(lambda p: model_stats(prefix, p or default()))
+        )
+
+
+class WithStats(beam.PTransform):
+    """Run a stage transform and add the ``(name, value)`` stats another transform makes (e.g. model sha256)."""
+
+    def __init__(self, inner: beam.PTransform, stats: beam.PTransform):
         super().__init__()
         self._inner = inner
-        self._stats = list(stats)
+        self._stats = stats
 
     def expand(self, docs):
         outputs = dict(docs | "Apply" >> self._inner)
-        constant = docs.pipeline | "ModelStats" >> beam.Create(self._stats)
+        constant = docs.pipeline | "ModelStats" >> self._stats
         if "stats" in outputs:
             constant = (outputs["stats"], constant) | "AllStats" >> beam.Flatten()
         outputs["stats"] = constant

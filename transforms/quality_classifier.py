@@ -31,7 +31,7 @@ from typing import Iterable, Literal, Sequence
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from transforms.model_files import file_sha256, local_copy
+from transforms.model_files import ModelStats, file_sha256, local_copy
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, mark_rejected
 from transforms.stage import ApplyDocStage, StageCounters
 
@@ -281,10 +281,11 @@ class QualityClassifier(beam.PTransform):
 
     def expand(self, docs):
         cfg = self._cfg
-        stats = [("model_path", self._model_path), ("model_sha256", file_sha256(self._model_path))]
+        model = docs.pipeline | "ModelStats" >> ModelStats("model", self._model_path)  # hashed on a worker
         if cfg.threshold is not None:
             outputs = dict(docs | "Score" >> ApplyDocStage(self._stage_label, QualityScorer(self._model_path, cfg.threshold, cfg.batch_size)))
-            outputs["stats"] = docs.pipeline | "ModelStats" >> beam.Create(stats + [("threshold", cfg.threshold)])
+            rule = docs.pipeline | "RuleStats" >> beam.Create([("threshold", cfg.threshold)])
+            outputs["stats"] = (model, rule) | "AllStats" >> beam.Flatten()
             return outputs
         # Scoring keeps every document; its counters live under a sub-label so the
         # stage's ledger counts come from the cut alone (each doc counted once).
@@ -303,12 +304,12 @@ class QualityClassifier(beam.PTransform):
             bound = (f"kept fraction = top_fraction ± {cfg.epsilon + 0.5 / (cfg.num_quantiles - 1):.6g}"
                      " (+1 document of rank rounding, + ties at the cut)")
         decided = scored[KEPT] | "Cut" >> beam.ParDo(_CutFn(self._stage_label), beam.pvalue.AsSingleton(cut)).with_outputs(DROPPED, main=KEPT)
-        constant = docs.pipeline | "ModelStats" >> beam.Create(stats + [("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles), ("cut_error_bound", bound)])
+        constant = docs.pipeline | "RuleStats" >> beam.Create([("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles), ("cut_error_bound", bound)])
         cut_stat = cut | "CutStat" >> beam.Map(lambda c: ("score_cut", c))
         dropped = (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten()
         return {
             KEPT: decided[KEPT],
             DROPPED: dropped,
             QUARANTINED: scored[QUARANTINED],
-            "stats": (constant, cut_stat) | "AllStats" >> beam.Flatten(),
+            "stats": (model, constant, cut_stat) | "AllStats" >> beam.Flatten(),
         }

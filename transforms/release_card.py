@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.tokens import TokenCounter
 
-REPORT_PLOTS = ("ledger.png", "text_length.png", "languages.png", "quality_signals.png",
+REPORT_PLOTS = (  # the order plots appear in the card (transforms.report's file names)"ledger.png", "text_length.png", "languages.png", "quality_signals.png",
                 "dedup_clusters.png", "perplexity.png", "icp_similarity.png")
 _DTYPE_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16"}
 
@@ -162,7 +162,10 @@ def render_release_card(manifest: dict, schema: pa.Schema, changelog: str, plots
         for e in manifest["ledger"]
     )
     checks = "\n".join(f"- {'✅' if c['ok'] else '❌'} {c['name']} ({c['checked']})" for c in rel["validation"])
-    plot_md = "\n\n".join(f"![{p}](report/{p})" for p in plots) or "(no plots)"
+    ordered = [p for p in REPORT_PLOTS if p in plots] + sorted(p for p in plots if p not in REPORT_PLOTS)
+    plot_md = "\n\n".join(f"![{p}](report/{p})" for p in ordered) or "(no plots)"
+    changes = changelog.replace("\n## ", "\n### ")
+    changes = "#" + changes if changes.startswith("## ") else changes
     packages = "\n".join(f"| {k} | {v} |" for k, v in manifest.get("packages", {}).items())
     tok = rel["tokenizer"]
     return f"""---
@@ -211,7 +214,7 @@ Drop rate = (dropped + quarantined) / in.
 
 ## Changes
 
-{changelog}
+{changes}
 ## Config as run
 
 ```yaml

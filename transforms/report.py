@@ -11,7 +11,8 @@ Statistics a stage can report for a plot (``stage_stats[label][name]``):
 ``cluster_size_histogram`` (``{"2": n, "3-4": n, ...}``), ``perplexity_band``
 (``[low, high]``), ``score_cut`` / ``threshold`` (quality cut), and
 ``adjacent_similarity`` (a list of values or ``{"bins": [...], "counts": [...]}``)
-for consecutive documents of an In-Context-Pretraining order.
+for consecutive documents of an In-Context-Pretraining order, or its summary
+``mean_adjacent_cosine`` (with ``random_order_cosine``), which ``icp_order`` reports.
 """
 from __future__ import annotations
 
@@ -252,7 +253,26 @@ def icp_figure(stage_stats: dict) -> Figure | None:
             ax.set_title("ICP adjacency similarity")
             return Figure("icp_similarity.png", "ICP adjacency similarity",
                           f"Similarity of consecutive documents in the {stage} order.", _png(fig))
+        if isinstance(stats.get("mean_adjacent_cosine"), (int, float)):
+            return _icp_means_figure(stage, stats)
     return None
+
+
+def _icp_means_figure(stage: str, stats: dict) -> Figure:
+    """``icp_order``'s summary: mean cosine of adjacent documents, in its order and in a random one."""
+    plt = _plt()
+    bars = {"ICP order": stats["mean_adjacent_cosine"]}
+    if isinstance(stats.get("random_order_cosine"), (int, float)):
+        bars["random order"] = stats["random_order_cosine"]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(list(bars), list(bars.values()), color=["#3b6ea8", "#9db4d0"][: len(bars)])
+    for x, value in enumerate(bars.values()):
+        ax.text(x, value, f"{value:.3f}", ha="center", va="bottom")
+    ax.set_ylabel("mean cosine similarity")
+    ax.set_title("ICP adjacency similarity")
+    return Figure("icp_similarity.png", "ICP adjacency similarity",
+                  f"Mean embedding cosine of consecutive documents in the {stage} order vs a random order.",
+                  _png(fig))
 
 
 def quality_cuts(stage_stats: dict) -> list[tuple[float, str]]:
