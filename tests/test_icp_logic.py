@@ -95,9 +95,9 @@ def test_walk_follows_algorithm_1_on_adversarial_graphs(name, neighbours, sims):
         assert path[:4].tolist() == [1, 0, 49, 2] and jumped.sum() == 48
 
 
-def test_walk_of_a_large_random_graph_is_fast_and_complete():
+def test_walk_of_a_large_random_graph_is_complete():
     rng = np.random.default_rng(0)
-    n, k = 200_000, 10
+    n, k = 50_000, 10
     graph = undirected_graph(rng.integers(0, n, (n, k)), rng.random((n, k), dtype=np.float32))
     path, _ = traverse(graph)
     assert np.array_equal(np.sort(path), np.arange(n))
@@ -181,7 +181,7 @@ def test_exact_knn_matches_brute_force_and_caps_k():
 
 @pytest.mark.parametrize("pq", [None, 8])
 def test_ivf_knn_finds_most_true_neighbours(pq):
-    x = clustered(3000)
+    x = clustered(2000)
     idx, sims = nearest_neighbours(x, KnnConfig(k=10, exact_max_docs=1000, ivf_lists=16, nprobe=4, pq_subquantizers=pq))
     true_idx, _ = nearest_neighbours(x, KnnConfig(k=10))
     found = [idx[i][idx[i] != MISSING] for i in range(len(x))]
