@@ -18,7 +18,7 @@ from tests.conftest import REPO
 
 EXAMPLE = REPO / "configs" / "dataflow.example.yaml"
 STAGES = ["normalize", "exact_dedup", "minhash_dedup", "language_id", "heuristic_filters",
-          "quality_classifier", "perplexity_filter", "prox"]
+          "quality_classifier", "perplexity_filter", "prox", "icp_order"]
 
 
 def _top_level_labels(proto) -> list[str]:

@@ -61,6 +61,15 @@ def test_simplify_fuzz(text):
     assert simplify_fast([text])[0].split() == want
 
 
+def test_every_punctuation_mark_datatrove_knows_is_treated_as_simplify_text_does():
+    """PUNCTUATION is replaced; TERMINAL_PUNCTUATION (e.g. U+115C9) is kept by simplify_text."""
+    from datatrove.utils.text import PUNCTUATION, TERMINAL_PUNCTUATION
+
+    marks = sorted(set(PUNCTUATION) | set(TERMINAL_PUNCTUATION))
+    texts = [f"a{m}b {m}" for m in marks]
+    assert [t.split() for t in simplify_fast(texts)] == [simplify_text(t).split() for t in texts]
+
+
 @pytest.mark.parametrize("unit,n", [("word", 5), ("word", 1), ("char", 7)])
 def test_kernel_hashes_equal_xxhash_of_shingles(stdlib_docs, unit, n):
     spec = ShingleSpec(n=n, unit=unit)

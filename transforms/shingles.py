@@ -28,7 +28,7 @@ from functools import cache
 import numba
 import numpy as np
 import regex
-from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_SET, PUNCTUATION_TRANS, TextNormConfig, simplify_text
+from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS, TextNormConfig, simplify_text
 
 DEFAULT_NORM = TextNormConfig()
 _ND_PATTERN = regex.compile(r"\p{Nd}")  # datatrove's NUMBERS_PATTERN digit class
@@ -258,9 +258,10 @@ def _tables() -> tuple[np.ndarray, re.Pattern]:
     for cp in range(0x80, 0x110000):
         if unicodedata.category(all_chars[cp]) == "Mn":
             cls[cp] = 4
-    for ch in PUNCTUATION_SET:
-        if len(ch) == 1:
-            cls[ord(ch)] = 1
+    # exactly what simplify_text replaces: PUNCTUATION_TRANS (PUNCTUATION_SET also holds
+    # terminal punctuation such as U+115C9, which simplify_text keeps)
+    for cp in PUNCTUATION_TRANS:
+        cls[cp] = 1
     for m in _ND_PATTERN.finditer(all_chars):
         cls[ord(m.group())] = 3
     risky = []
