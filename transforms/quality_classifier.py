@@ -130,6 +130,26 @@ def evaluate(model, test: Sequence[tuple[str, str]]) -> dict:
     }
 
 
+def _train_and_save(train_file: str, output: str, seed: int, params: dict) -> None:
+    import fasttext
+
+    fasttext.train_supervised(input=train_file, seed=seed, verbose=0, **params).save_model(output)
+
+
+def _train_in_fresh_process(train_file: str, output: str, seed: int, params: dict) -> None:
+    """Train in a spawned process: the same model whatever the caller has loaded.
+
+    fastText's SGD once ended in "Encountered NaN" inside a long test process
+    (other libraries had been loaded, and some change process-wide state such
+    as floating-point modes or thread pools) while the same data trained fine
+    alone; a fresh interpreter makes the result depend on the data and seed only.
+    """
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(_train_and_save, (train_file, output, seed, params))
+
+
 def train_quality_model(cfg: TrainQualityConfig, log=print) -> dict:
     import os
     import tempfile
@@ -153,10 +173,10 @@ def train_quality_model(cfg: TrainQualityConfig, log=print) -> dict:
         fh.writelines(f"{label} {dclm_line(text)}\n" for label, text in train)
         train_file = fh.name
     try:
-        model = fasttext.train_supervised(input=train_file, seed=cfg.seed, verbose=0, **cfg.fasttext.model_dump())
+        _train_in_fresh_process(train_file, output, cfg.seed, cfg.fasttext.model_dump())
     finally:
         os.unlink(train_file)
-    model.save_model(output)
+    model = fasttext.load_model(output)
     sha = file_sha256(output)
     report = {
         "model": output,
