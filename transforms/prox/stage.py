@@ -348,7 +348,11 @@ class ProxStage(beam.PTransform):
         self._processor = ProxProcessor(cfg, label, config_dir, seed)
 
     def expand(self, docs):
-        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+        # Full batches from the start: BatchElements' adaptive sizing begins at min_batch_size,
+        # and an LLM engine fed batches of 1, 2, 4 ... loses most of its throughput. A bundle's
+        # last, partial batch is still flushed at the bundle's end.
+        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size,
+                                                       max_batch_size=self._cfg.batch_size)
         fn = _ProxFn(self._label, self._processor)
         if self._cfg.writer == "rules" and self._cfg.chunk_level:
             repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
