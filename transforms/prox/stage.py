@@ -348,13 +348,16 @@ class ProxStage(beam.PTransform):
         self._processor = ProxProcessor(cfg, label, config_dir, seed)
 
     def expand(self, docs):
+        # Full batches from the start: BatchElements' adaptive sizing begins at min_batch_size,
+        # and an LLM engine fed batches of 1, 2, 4 ... loses most of its throughput. For the
+        # model writer a shuffle first hands this step whole partitions instead of Beam's
+        # small bundles (a bundle's last, partial batch is flushed at the bundle's end).
         if self._cfg.writer == "model":
-            # full engine batches: whole partitions after a shuffle, not Beam's small bundles
-            batches = (docs | "GatherForBatches" >> beam.Reshuffle()
-                       | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size,
-                                                       max_batch_size=self._cfg.batch_size))
+            docs_in = docs | "GatherForBatches" >> beam.Reshuffle()
         else:
-            batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+            docs_in = docs
+        batches = docs_in | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size,
+                                                          max_batch_size=self._cfg.batch_size)
         fn = _ProxFn(self._label, self._processor)
         if self._cfg.writer == "rules" and self._cfg.chunk_level:
             repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
