@@ -77,7 +77,8 @@ def stories(out: str) -> list[str]:
 
 def translations(out: str) -> list[str]:
     kept, rejected, manifest = rows(out)
-    docs = [r for r in kept + rejected if r["synthetic"] is not None and (r["source_id"] or r["synthetic"] is False)]
+    mixed = [r for r in kept + rejected if any(p["action"] == "mixed_clean" for p in r["provenance"] or [])]
+    docs = [r for r in kept + rejected if r["synthetic"] and r["source_id"]] + mixed
     docs.sort(key=lambda r: (not r["synthetic"], r["id"]))
     ppl = [r["perplexity"] for r in docs if r["perplexity"] is not None]
     stats = manifest["stage_stats"]
