@@ -135,7 +135,8 @@ def _cmd_validate(args, _beam_args) -> int:
     cfg = load_config(args.config, args.set)
     check_inputs(cfg)
     names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
-    print(f"{args.config}: ok — normalize, {names} → {cfg.output.dir}")
+    sources = "".join(f"{s.label} → " for s in cfg.sources)
+    print(f"{args.config}: ok — {sources}normalize, {names} → {cfg.output.dir}")
     return 0
 
 

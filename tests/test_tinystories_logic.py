@@ -12,7 +12,7 @@ from transforms.tinystories.checks import (
 from transforms.tinystories.instruct import instruct_text
 from transforms.tinystories.judge import CATEGORIES, parse_grades
 from transforms.tinystories.prompts import (
-    FEATURES, Instruction, TriplePermutation, build_instructions, story_request,
+    FEATURES, Instruction, TriplePermutation, build_instructions, stop_strings, story_request,
 )
 from transforms.tinystories.vocabulary import Vocabulary, load_vocabulary
 
@@ -77,6 +77,9 @@ def test_prompt_names_the_three_words_and_the_features():
     assert '"jump"' in text and '"apple"' in text and '"happy"' in text
     assert "talk to each other" in text and "sad or unhappy" in text
     assert "3 to 5 short paragraphs" in text
+    assert text.endswith('End the story with the words "The end."')
+    assert stop_strings("The end.") == ("The end", "The End", "THE END") and stop_strings(None) is None
+    assert "The end" not in story_request(ins, end_marker=None)
 
 
 def test_required_words_accept_inflections_from_the_lemmatizer():

@@ -96,20 +96,38 @@ def build_instructions(vocab: Vocabulary, seed: int, start: int, stop: int) -> l
     return out
 
 
-def story_request(ins: Instruction) -> str:
-    """The user message asking for the story (our wording)."""
+END_MARKER = "The end."
+
+
+def story_request(ins: Instruction, end_marker: str | None = END_MARKER) -> str:
+    """The user message asking for the story (our wording).
+
+    Small models ramble past any length they are asked for; asking them to
+    close with ``end_marker`` (a stop string for the backend) lets a finished
+    story end there instead of at ``max_tokens``.
+    """
     parts = [
-        "Write a short story for a three-year-old child, in 3 to 5 short paragraphs.",
+        "Write a short story (about 150 words) for a three-year-old child, in 3 to 5 short paragraphs.",
         "Use only very simple words that a small child knows.",
         f'The story must use the verb "{ins.verb}", the noun "{ins.noun}" and the adjective "{ins.adjective}".',
     ]
     parts += [FEATURE_SENTENCES[f] for f in ins.features]
     parts.append("Write only the story, with no title, and keep it short.")
+    if end_marker:
+        parts.append(f'End the story with the words "{end_marker}"')
     return " ".join(parts)
 
 
-def story_messages(ins: Instruction) -> list[dict]:
-    return [{"role": "user", "content": story_request(ins)}]
+def story_messages(ins: Instruction, end_marker: str | None = END_MARKER) -> list[dict]:
+    return [{"role": "user", "content": story_request(ins, end_marker)}]
+
+
+def stop_strings(end_marker: str | None) -> tuple[str, ...] | None:
+    """The marker as the model may write it ("The end", "The End", "THE END")."""
+    if not end_marker:
+        return None
+    bare = end_marker.rstrip(".!")
+    return tuple(dict.fromkeys([bare, bare.lower().capitalize(), bare.title(), bare.upper()]))
 
 
 def summary_messages(story: str) -> list[dict]:

@@ -25,8 +25,8 @@ from transforms.stage import ApplyDocStage
 from transforms.tinystories.checks import StoryLimits, drop_reason, story_checks
 from transforms.tinystories.instruct import instruct_text
 from transforms.tinystories.judge import AGE_GROUPS, judge_messages, parse_grades
-from transforms.tinystories.prompts import Instruction, build_instructions, story_messages, story_request, \
-    summary_messages
+from transforms.tinystories.prompts import END_MARKER, Instruction, build_instructions, stop_strings, \
+    story_messages, story_request, summary_messages
 from transforms.tinystories.vocabulary import load_vocabulary
 
 
@@ -48,6 +48,7 @@ class TinyStoriesConfig(BaseModel):
     vocabulary: str | None = Field(None, description="vocabulary JSON; default data/tinystories/vocabulary.json")
     generator: BackendConfig = Field(default_factory=BackendConfig)
     max_tokens: int = Field(900, ge=16)
+    end_marker: str | None = Field(END_MARKER, description="asked for at the story's end and used as a stop string")
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
     min_words: int = Field(60, ge=1)
@@ -96,8 +97,9 @@ class StoryWriter(DocProcessor):
         cfg = self.cfg
         instructions = [Instruction(**{**d["_instruction"], "features": tuple(d["_instruction"]["features"])})
                         for d in docs]
-        sampling = Sampling(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=self.seed)
-        gens = self._generate(self._backend, [story_messages(i) for i in instructions], sampling)
+        sampling = Sampling(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=self.seed,
+                            stop=stop_strings(cfg.end_marker))
+        gens = self._generate(self._backend, [story_messages(i, cfg.end_marker) for i in instructions], sampling)
         langs = self._lid.predict([g.text for g in gens])
         outcomes: list[Outcome | None] = [None] * len(docs)
         passed: list[int] = []
@@ -112,7 +114,7 @@ class StoryWriter(DocProcessor):
                 add_provenance(doc, self.label, "generation_failed", error=gen.error, **record)
                 outcomes[k] = Quarantined(doc, f"generation: {gen.error}")
                 continue
-            checks = story_checks(doc["text"], gen.finish_reason, ins, story_request(ins), self.limits, lang,
+            checks = story_checks(doc["text"], gen.finish_reason, ins, story_request(ins, cfg.end_marker), self.limits, lang,
                                   cfg.min_lang_score)
             reason = drop_reason(checks, doc["text"], ins, self.limits, lang)
             add_provenance(doc, self.label, "generated", checks=checks, **record)
