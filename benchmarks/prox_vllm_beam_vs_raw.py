@@ -52,6 +52,16 @@ class _EngineTimes(logging.Handler):
             self.seconds.append(float(m.group(1)))
 
 
+class _Collect:
+    """Each document's chunk program, back to the driver (a module-level class: DoFns are pickled)."""
+
+    programs: dict[str, str] = {}
+
+
+def _collect_program(doc):
+    _Collect.programs[doc["id"]] = json.loads(doc["provenance"][-1]["detail"]).get("chunk_program", "")
+
+
 def one_chunk_docs(tokenizer, n: int) -> list[dict]:
     encode = lambda s: tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
     pool = [{"id": f"debref-{k}", "text": r["text"], "source": r["source"]}
@@ -102,23 +112,17 @@ def run_beam(model_dir, docs, max_tokens, batch_size):
     times = _EngineTimes()
     logging.getLogger("transforms.llm.backend").addHandler(times)
     logging.getLogger("transforms.llm.backend").setLevel(logging.INFO)
-    programs: dict[str, str] = {}
-
-    class Collect(beam.DoFn):
-        def process(self, doc):
-            detail = json.loads(doc["provenance"][-1]["detail"])
-            programs[doc["id"]] = detail.get("chunk_program", "")
-
+    _Collect.programs = {}
     options = PipelineOptions(["--runner=FnApiRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"])
     t = time.monotonic()
     p = beam.Pipeline(options=options)
     res = p | beam.Create(docs, reshuffle=False) | ProxStage("prox", cfg)
-    _ = (res["kept"], res["dropped"]) | beam.Flatten() | beam.ParDo(Collect())
+    _ = (res["kept"], res["dropped"]) | beam.Flatten() | beam.Map(_collect_program)
     result = p.run()
     result.wait_until_finish()
     wall = time.monotonic() - t
     counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}
-    return wall, times.seconds, counters, programs
+    return wall, times.seconds, counters, dict(_Collect.programs)
 
 
 def main() -> None:
