@@ -25,6 +25,8 @@ def python_stdlib_paragraphs(limit: int = 200) -> list[str]:
     paragraphs: list[str] = []
     for module in (json_mod, argparse, collections, email, http.client, logging, pathlib, shutil, subprocess, textwrap):
         for _, obj in inspect.getmembers(module):
+            if inspect.ismodule(obj):  # submodules are attributes only once someone imported them
+                continue
             doc = inspect.getdoc(obj)
             if doc and len(doc) > 200:
                 paragraphs.append(doc)

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from tests.llm_processes import live_descendants, new_descendants_after_grace
+from tests.llm_processes import live_descendants, new_descendants_after_grace, wait_until_gone
 from transforms.llm.backend import Sampling, VLLMBackend
 from transforms.llm.models import prepare_model
 
@@ -87,3 +87,60 @@ def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path)
         assert detail["writer"] == "model"
         assert "doc_program" in detail or "doc_generation_error" in detail
     assert new_descendants_after_grace(before) == []
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_leaves_no_engine_process(model_dir, tmp_path):
+    """A scheduler's SIGTERM while the engine is scoring: the run exits and takes its engine with it.
+
+    The engine core runs in its own process group and does not notice its parent
+    dying, so this only holds because the CLI turns SIGTERM into an interrupt and
+    open engines are closed at exit.
+    """
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import psutil
+    import yaml
+
+    from tests.conftest import REPO, write_jsonl
+
+    texts = [f"Paragraph {i}. " + " ".join(["The quick brown fox jumps over the lazy dog."] * 40) for i in range(400)]
+    write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}).encode() for t in texts])
+    config = {
+        "input": {"paths": [str(tmp_path / "in.jsonl")]}, "output": {"dir": str(tmp_path / "out")},
+        "stages": [{"perplexity_filter": {"backend": {"model": model_dir, "max_model_len": 1024},
+                                          "max_tokens": 512, "max_perplexity": 1000, "batch_size": 8}}],
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    import os
+
+    run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(tmp_path / "run.yaml")], cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "PYTHONUNBUFFERED": "1"})  # progress lines as they happen
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in run.stdout], daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and run.poll() is None:  # until the engine is scoring documents
+        try:
+            seen.append(lines.get(timeout=5))
+        except queue.Empty:
+            continue
+        if "perplexity_filter.score:" in seen[-1]:
+            break
+    assert any("perplexity_filter.score:" in line for line in seen), "".join(seen)[-2000:]
+    engines = [p for p in psutil.Process(run.pid).children(recursive=True) if "VLLM" in " ".join(p.cmdline())]
+    assert engines
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=120)
+    time.sleep(1)
+    output = "".join(seen) + "".join(iter(lambda: lines.get_nowait() if not lines.empty() else "", ""))
+    assert run.returncode == 130, output[-2000:]
+    assert "interrupted" in output
+    left = wait_until_gone(engines, grace_s=30)
+    assert not left, [p.pid for p in left]

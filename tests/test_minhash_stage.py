@@ -49,7 +49,11 @@ def planted(tmp_path, stdlib_docs):
     rows = records + group + chain + punct
     random.Random(0).shuffle(rows)
     write_jsonl(tmp_path / "in.jsonl", [json.dumps(r).encode() for r in rows])
-    return {"pattern": str(tmp_path / "in.jsonl"), "n": len(rows), "n_unrelated": len(records)}
+    import inspect
+
+    id_of = {r["text"]: r["id"] for r in records}
+    natural = (id_of[inspect.getdoc(json.dumps)], id_of[inspect.getdoc(json.dump)])  # J=0.87, a natural pair
+    return {"pattern": str(tmp_path / "in.jsonl"), "n": len(rows), "n_unrelated": len(records), "natural": natural}
 
 
 @pytest.mark.parametrize("verify", ["signature", "exact"])
@@ -63,11 +67,12 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify):
     manifest = run_config(raw, tmp_path)
     _, stage = manifest["ledger"]
     assert stage["in"] == planted["n"]
-    # u011/u012 are a natural near-duplicate: the json.dumps and json.dump docstrings (J=0.87)
+    # the json.dumps and json.dump docstrings are a natural near-duplicate (J=0.87)
+    natural_kept, natural_copy = sorted(planted["natural"])
     assert stage["reasons"] == {"near_duplicate": 6}
     rejected = {r["id"]: r for r in pq.read_table(out / "rejected").to_pylist()}
-    assert set(rejected) == {"g-b", "g-c", "g-d", "c-1", "c-2", "u012"}
-    assert rejected["u012"]["kept_id"] == "u011"
+    assert set(rejected) == {"g-b", "g-c", "g-d", "c-1", "c-2", natural_copy}
+    assert rejected[natural_copy]["kept_id"] == natural_kept
     assert {r["kept_id"] for k, r in rejected.items() if k.startswith("g")} == {"g-a"}
     assert {r["kept_id"] for k, r in rejected.items() if k.startswith("c")} == {"c-0"}
     kept = {r["id"]: r for r in pq.read_table(out / "data").to_pylist()}
@@ -103,7 +108,7 @@ def test_keep_highest_signal_column(tmp_path, stdlib_docs):
 
 def test_exact_verification_rejects_and_counts_edges(planted, tmp_path):
     """verify_threshold 0.93 sits between the planted pairs' exact Jaccards: g-b, g-c
-    (0.91, 0.92 to g-a) and u012 (0.87) are rejected and stay; g-d (0.98) and the
+    (0.91, 0.92 to g-a) and the natural json.dump pair (0.87) are rejected and stay; g-d (0.98) and the
     chain (>= 0.94) are still dropped."""
     out = tmp_path / "out"
     raw = {
