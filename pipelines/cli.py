@@ -165,7 +165,12 @@ COMMANDS = {
 }
 
 
+_interrupted = False
+
+
 def _interrupt(signum, frame):
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
@@ -195,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         print("corpusmill: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line unless --debug
+        if _interrupted:  # Beam re-raises the interrupt wrapped in its own error
+            print("corpusmill: interrupted", file=sys.stderr)
+            return 130
         if args.debug:
             raise
         message = str(exc) or type(exc).__name__
