@@ -25,8 +25,12 @@ def datatrove_chain(languages: Sequence[str] | None, min_score: float, lid_model
     return steps
 
 
-def run_datatrove(texts: Sequence[tuple[str, str]], steps: list, record: bool = True) -> dict[str, tuple]:
+def run_datatrove(texts: Sequence[tuple[str, str]], steps: list, record: bool = True,
+                  reader: Any = None) -> dict[str, tuple]:
     """Run ``steps`` with LocalPipelineExecutor (1 task, 1 worker, in process).
+
+    The documents are ``texts`` (``(id, text)`` pairs), or what ``reader`` (a
+    datatrove reader step, e.g. ``JsonlReader``) reads when given.
 
     Returns ``{id: (outcome, reason_or_final_text, language, language_score)}``
     when ``record``: outcome is "kept" (with the final text) or "dropped" (with
@@ -57,7 +61,7 @@ def run_datatrove(texts: Sequence[tuple[str, str]], steps: list, record: bool = 
         def close(self):
             pass
 
-    pipeline: list = [[Document(text=t, id=i) for i, t in texts]]
+    pipeline: list = [reader if reader is not None else [Document(text=t, id=i) for i, t in texts]]
     for key, step in steps:
         if record:
             step.exclusion_writer = _Record(key)

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, add_provenance
+from transforms.repetition_ngrams import gopher_repetition_filter
 from transforms.word_tokens import SharedSpacyTokenizer
 
 # config key -> datatrove class name (module path resolved lazily: datatrove import is heavy)
@@ -82,10 +83,24 @@ def _as_datatrove_args(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_filters(filters: dict[str, dict[str, Any]], language: Any) -> list[tuple[str, Any]]:
-    """datatrove filter instances in FineWeb order; ``language`` is a code or a WordTokenizer."""
-    return [(key, filter_class(key)(**_as_datatrove_args(filters[key]), language=language))
-            for key in FILTERS if key in filters]
+def build_filters(filters: dict[str, dict[str, Any]], language: Any,
+                  faster_ngrams: bool = False) -> list[tuple[str, Any]]:
+    """datatrove filter instances in FineWeb order; ``language`` is a code or a WordTokenizer.
+
+    ``faster_ngrams``: Gopher repetition runs its own code with exact, faster
+    n-gram helpers (``transforms.repetition_ngrams``); the datatrove reference
+    runs without.
+    """
+    built = []
+    for key in FILTERS:
+        if key not in filters:
+            continue
+        args = dict(_as_datatrove_args(filters[key]), language=language)
+        if key == "gopher_repetition" and faster_ngrams:
+            built.append((key, gopher_repetition_filter(**args)))
+        else:
+            built.append((key, filter_class(key)(**args)))
+    return built
 
 
 class HeuristicFilters(DocProcessor):
@@ -102,7 +117,7 @@ class HeuristicFilters(DocProcessor):
         default = load_word_tokenizer(self.language)
         is_spacy = type(default).__name__ == "SpaCyTokenizer"
         self.tokenizer = SharedSpacyTokenizer(self.language) if is_spacy else default
-        self._filters = build_filters(self.filters_config, self.tokenizer)
+        self._filters = build_filters(self.filters_config, self.tokenizer, faster_ngrams=True)
 
     def process(self, doc: dict) -> Outcome:
         from datatrove.data import Document
@@ -138,7 +153,7 @@ def _word_signals(tokenizer, text: str) -> dict[str, float]:
     from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
     words = split_into_words(text, tokenizer)
-    kept = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+    kept = [w for w in words if not PUNCTUATION_SET.issuperset(w)]  # Gopher's "any char not punctuation"
     return {
         "words": float(len(words)),
         "mean_word_length": float(np.mean([len(w) for w in kept])) if kept else 0.0,

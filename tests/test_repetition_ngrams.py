@@ -1,0 +1,40 @@
+"""The faster Gopher repetition helpers return exactly what datatrove's return."""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from tests.quality_data import mixed_texts
+from transforms import repetition_ngrams as ours
+
+# short words that collide when joined without a separator ("ab"+"c" == "a"+"bc"), and one with a space
+WORDS = st.lists(st.sampled_from(["a", "b", "ab", "c", "bc", "abc", "the", "of", ".", "x y", ""]), max_size=60)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(WORDS, st.integers(min_value=1, max_value=10))
+def test_helpers_equal_datatrove(words, n):
+    from datatrove.pipeline.filters import gopher_repetition_filter as datatrove
+
+    assert ours.find_all_duplicate(words, n) == datatrove.find_all_duplicate(words, n)
+    n_grams = ours.get_n_grams(words, n)
+    expected = datatrove.get_n_grams(words, n)
+    assert list(n_grams) == expected and len(n_grams) == len(expected) and bool(n_grams) == bool(expected)
+    if expected:
+        assert ours.find_top_duplicate(n_grams) == datatrove.find_top_duplicate(expected)
+
+
+def test_filter_runs_datatrove_code_with_these_helpers_and_decides_the_same():
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import GopherRepetitionFilter
+
+    fast = ours.gopher_repetition_filter(language="en")
+    assert type(fast) is GopherRepetitionFilter
+    assert fast.filter.__func__.__code__ is GopherRepetitionFilter.filter.__code__
+    assert fast.filter.__func__.__globals__["find_all_duplicate"] is ours.find_all_duplicate
+    reference = GopherRepetitionFilter(language="en")
+    decisions = set()
+    for doc_id, text in mixed_texts(per_source=25):
+        mine = fast.filter(Document(text=text, id=doc_id))
+        assert mine == reference.filter(Document(text=text, id=doc_id)), doc_id
+        decisions.add(mine if isinstance(mine, bool) else mine[1])
+    assert len(decisions) >= 3  # kept, and more than one rule fired
