@@ -38,3 +38,19 @@ def test_filter_runs_datatrove_code_with_these_helpers_and_decides_the_same():
         assert mine == reference.filter(Document(text=text, id=doc_id)), doc_id
         decisions.add(mine if isinstance(mine, bool) else mine[1])
     assert len(decisions) >= 3  # kept, and more than one rule fired
+
+
+def test_a_hash_match_between_different_ngrams_is_caught_and_datatrove_answers():
+    import numpy as np
+    from datatrove.pipeline.filters import gopher_repetition_filter as datatrove
+
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight"]
+    joined = ours._JoinedWords(words)
+    flat = np.zeros_like(joined.prefix1)  # every span hashes to 0: each match must be checked by characters
+    assert ours._repeated_chars(joined.codes, joined.ends, 2, flat, joined.power1, flat, joined.power2) == -1
+    repeated = words + words
+    joined = ours._JoinedWords(repeated)
+    flat = np.zeros_like(joined.prefix1)
+    # with real hashes the repeat is counted; with flat ones the first different pair is caught
+    assert ours.find_all_duplicate(repeated, 5) == datatrove.find_all_duplicate(repeated, 5) > 0
+    assert ours._repeated_chars(joined.codes, joined.ends, 5, flat, joined.power1, flat, joined.power2) == -1

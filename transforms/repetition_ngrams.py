@@ -9,9 +9,10 @@ position nine times over (top 2-, 3-, 4-grams with ``" ".join``, duplicated
   speed). ``" ".join`` maps distinct tuples to distinct strings when no word
   contains a space (checked; otherwise datatrove's helper runs), so the
   counts, the first most common n-gram and its length are the same;
-- duplicated n-grams are slices of the words joined once, and when no
-  n-gram repeats (most documents) the answer is 0 without datatrove's greedy
-  walk, which otherwise runs unchanged over the same strings.
+- duplicated n-grams: datatrove's greedy walk, compiled with numba, over
+  polynomial hashes of spans of the words joined once; every hash match is
+  confirmed character by character (on a mismatch datatrove's helper
+  answers), so the result is exact.
 
 ``gopher_repetition_filter`` builds datatrove's class and runs its own
 ``filter`` function with these helpers in place of the module's (nothing in
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import types
 from collections import Counter
-from itertools import accumulate, compress
-from operator import itemgetter, ne
+from operator import itemgetter
+
+import numba
+import numpy as np
 
 
 class NGrams:
@@ -57,36 +60,100 @@ def find_top_duplicate(n_grams) -> int:
     return (sum(map(len, top)) + n - 1) * count
 
 
+_P1, _P2 = 2_147_483_647, 2_147_483_629  # two 31-bit primes: products of residues fit in uint64
+_B1, _B2 = 911_382_323, 972_663_749
+
+
+@numba.njit(cache=True)
+def _prefix_hashes(codes, base, prime):
+    """prefix[k]: polynomial hash of codes[:k]; power[k]: base**k (both mod prime)."""
+    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+    power = np.ones(len(codes) + 1, dtype=np.uint64)
+    for k in range(len(codes)):
+        prefix[k + 1] = (prefix[k] * base + codes[k]) % prime
+        power[k + 1] = (power[k] * base) % prime
+    return prefix, power
+
+
+@numba.njit(cache=True)
+def _span_hash(prefix, power, start, end, prime):
+    return (prefix[end] + prime - (prefix[start] * power[end - start]) % prime) % prime
+
+
+@numba.njit(cache=True)
+def _repeated_chars(codes, ends, n, prefix1, power1, prefix2, power2):
+    """datatrove's greedy walk over the n-grams codes[ends[i]:ends[i + n]]; -1 if two differ but hash alike.
+
+    The seen set is an open-addressing table of (hash pair -> first position
+    seen); equal n-grams always hash alike, and a hash match is confirmed
+    character by character, so the answer is exact or -1 (then the caller
+    runs datatrove's helper).
+    """
+    positions = len(ends) - n
+    size = 1
+    while size < 2 * positions + 2:
+        size *= 2
+    table_hash = np.zeros(size, dtype=np.uint64)
+    table_pos = np.full(size, -1, dtype=np.int64)
+    repeated, idx = 0, 0
+    while idx < positions:
+        start, end = ends[idx], ends[idx + n]
+        key = (_span_hash(prefix1, power1, start, end, _P1) << np.uint64(32)) | _span_hash(prefix2, power2, start, end, _P2)
+        slot = np.int64(key & np.uint64(size - 1))
+        while table_pos[slot] != -1 and table_hash[slot] != key:
+            slot = (slot + 1) & (size - 1)
+        if table_pos[slot] == -1:
+            table_hash[slot] = key
+            table_pos[slot] = idx
+            idx += 1
+            continue
+        other = table_pos[slot]
+        other_start = ends[other]
+        if ends[other + n] - other_start != end - start:
+            return -1
+        for k in range(end - start):
+            if codes[start + k] != codes[other_start + k]:
+                return -1
+        repeated += end - start
+        idx += n
+    return repeated
+
+
+class _JoinedWords:
+    """One document's words as code points and word-end offsets, with prefix hashes (shared by n = 5..10)."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        self.codes = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        ends = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)), out=ends[1:])
+        self.ends = ends
+        self.prefix1, self.power1 = _prefix_hashes(self.codes, np.uint64(_B1), np.uint64(_P1))
+        self.prefix2, self.power2 = _prefix_hashes(self.codes, np.uint64(_B2), np.uint64(_P2))
+
+
+_last_joined: _JoinedWords | None = None  # the filter calls find_all_duplicate for n = 5..10 on one list
+
+
 def find_all_duplicate(words: list[str], n: int) -> int:
     """Characters in repeated ``"".join``-ed n-grams, with datatrove's greedy skip past each repeat.
 
-    datatrove walks every position; a position whose n-gram never occurred
-    earlier cannot be a repeat, so runs of such positions are added to the
-    seen set at once and the walk only stops where an n-gram recurs.
+    The same walk as datatrove's, compiled, over hashes of spans of the words
+    joined once (datatrove joins a new string per position, per n).
     """
+    global _last_joined
     if len(words) < n:
         return 0
-    joined = "".join(words)
-    ends = list(accumulate(map(len, words), initial=0))
-    keys = list(map(joined.__getitem__, map(slice, ends, ends[n:])))  # "".join(words[i : i + n]) for each i
-    first_index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
-    if len(first_index) == len(keys):
-        return 0  # nothing recurs: the walk would add every n-gram and count nothing
-    recurring = list(compress(range(len(keys)), map(ne, map(first_index.__getitem__, keys), range(len(keys)))))
-    seen: set[str] = set()
-    repeated_chars, idx = 0, 0
-    for position in recurring:
-        if position < idx:
-            continue  # skipped over by an earlier repeat
-        seen.update(keys[idx:position])  # first occurrences: never repeats, each is added and stepped over
-        key = keys[position]
-        if key in seen:
-            repeated_chars += len(key)
-            idx = position + n
-        else:
-            seen.add(key)
-            idx = position + 1
-    return repeated_chars
+    joined = _last_joined
+    if joined is None or joined.words is not words:
+        joined = _last_joined = _JoinedWords(words)
+    repeated = _repeated_chars(joined.codes, joined.ends, n, joined.prefix1, joined.power1,
+                               joined.prefix2, joined.power2)
+    if repeated < 0:  # two different n-grams hashed alike: let datatrove's helper answer
+        from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate as datatrove_all
+
+        return datatrove_all(words, n)
+    return int(repeated)
 
 
 def gopher_repetition_filter(**params):
