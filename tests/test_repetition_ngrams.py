@@ -54,3 +54,7 @@ def test_a_hash_match_between_different_ngrams_is_caught_and_datatrove_answers()
     # with real hashes the repeat is counted; with flat ones the first different pair is caught
     assert ours.find_all_duplicate(repeated, 5) == datatrove.find_all_duplicate(repeated, 5) > 0
     assert ours._repeated_chars(joined.codes, joined.ends, 5, flat, joined.power1, flat, joined.power2) == -1
+    assert ours._top_ngram_chars(joined.codes, joined.ends, 2, flat, joined.power1, flat, joined.power2) == -1
+    same = ours._JoinedWords(["la"] * 6)  # all hashes alike and all n-grams equal: counted, not a clash
+    flat = np.zeros_like(same.prefix1)
+    assert ours._top_ngram_chars(same.codes, same.ends, 2, flat, same.power1, flat, same.power2) == 5 * 5

@@ -5,10 +5,10 @@ its time in them. For every document it builds one joined string per word
 position nine times over (top 2-, 3-, 4-grams with ``" ".join``, duplicated
 5- to 10-grams with ``"".join``) and counts them in Python loops. Here:
 
-- top n-grams are counted as word tuples with ``Counter`` over ``zip`` (C
-  speed). ``" ".join`` maps distinct tuples to distinct strings when no word
-  contains a space (checked; otherwise datatrove's helper runs), so the
-  counts, the first most common n-gram and its length are the same;
+- top n-grams are counted as word sequences (``" ".join`` maps distinct
+  sequences to distinct strings when no word contains a space: checked,
+  otherwise datatrove's helper runs), in a compiled hash table keyed by word
+  hashes; the first most common n-gram and its length are the same;
 - duplicated n-grams: datatrove's greedy walk, compiled with numba, over
   polynomial hashes of spans of the words joined once; every hash match is
   confirmed character by character (on a mismatch datatrove's helper
@@ -21,8 +21,6 @@ datatrove is modified; tests compare every helper with datatrove's).
 from __future__ import annotations
 
 import types
-from collections import Counter
-from operator import itemgetter
 
 import numba
 import numpy as np
@@ -46,18 +44,6 @@ class NGrams:
 
 def get_n_grams(words: list[str], n: int) -> NGrams:
     return NGrams(words, n)
-
-
-def find_top_duplicate(n_grams) -> int:
-    """Length of the most common n-gram times its count (the first one seen among equals, as ``most_common(1)``)."""
-    from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate as datatrove_top
-
-    if not isinstance(n_grams, NGrams) or " " in "".join(n_grams.words):
-        return datatrove_top(list(n_grams))
-    words, n = n_grams.words, n_grams.n
-    counts = Counter(zip(*(words[k:] for k in range(n))))
-    top, count = max(counts.items(), key=itemgetter(1))
-    return (sum(map(len, top)) + n - 1) * count
 
 
 _P1, _P2 = 2_147_483_647, 2_147_483_629  # two 31-bit primes: products of residues fit in uint64
@@ -125,6 +111,7 @@ class _JoinedWords:
     def __init__(self, words: list[str]):
         self.words = words
         self.codes = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        self.has_space = bool((self.codes == 32).any())
         ends = np.zeros(len(words) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)), out=ends[1:])
         self.ends = ends
@@ -132,7 +119,15 @@ class _JoinedWords:
         self.prefix2, self.power2 = _prefix_hashes(self.codes, np.uint64(_B2), np.uint64(_P2))
 
 
-_last_joined: _JoinedWords | None = None  # the filter calls find_all_duplicate for n = 5..10 on one list
+_last_joined: _JoinedWords | None = None  # the filter calls the helpers for n = 2..10 on one list
+
+
+def _joined(words: list[str]) -> _JoinedWords:
+    global _last_joined
+    joined = _last_joined
+    if joined is None or joined.words is not words:
+        joined = _last_joined = _JoinedWords(words)
+    return joined
 
 
 def find_all_duplicate(words: list[str], n: int) -> int:
@@ -141,12 +136,9 @@ def find_all_duplicate(words: list[str], n: int) -> int:
     The same walk as datatrove's, compiled, over hashes of spans of the words
     joined once (datatrove joins a new string per position, per n).
     """
-    global _last_joined
     if len(words) < n:
         return 0
-    joined = _last_joined
-    if joined is None or joined.words is not words:
-        joined = _last_joined = _JoinedWords(words)
+    joined = _joined(words)
     repeated = _repeated_chars(joined.codes, joined.ends, n, joined.prefix1, joined.power1,
                                joined.prefix2, joined.power2)
     if repeated < 0:  # two different n-grams hashed alike: let datatrove's helper answer
@@ -154,6 +146,73 @@ def find_all_duplicate(words: list[str], n: int) -> int:
 
         return datatrove_all(words, n)
     return int(repeated)
+
+
+@numba.njit(cache=True)
+def _same_words(codes, ends, first, second, n):
+    for k in range(n):
+        a0, a1, b0, b1 = ends[first + k], ends[first + k + 1], ends[second + k], ends[second + k + 1]
+        if a1 - a0 != b1 - b0:
+            return False
+        for c in range(a1 - a0):
+            if codes[a0 + c] != codes[b0 + c]:
+                return False
+    return True
+
+
+@numba.njit(cache=True)
+def _top_ngram_chars(codes, ends, n, prefix1, power1, prefix2, power2):
+    """len(" ".join(top)) * count for the most common word n-gram (first seen among equals); -1 on a hash clash."""
+    words = len(ends) - 1
+    positions = words - n + 1
+    word_hash = np.empty(words, dtype=np.uint64)
+    for w in range(words):
+        word_hash[w] = (_span_hash(prefix1, power1, ends[w], ends[w + 1], _P1) << np.uint64(32)) | \
+            _span_hash(prefix2, power2, ends[w], ends[w + 1], _P2)
+    size = 1
+    while size < 2 * positions + 2:
+        size *= 2
+    table_key = np.zeros(size, dtype=np.uint64)
+    table_first = np.full(size, -1, dtype=np.int64)
+    table_count = np.zeros(size, dtype=np.int64)
+    for i in range(positions):
+        key = np.uint64(1469598103934665603)
+        for k in range(n):
+            key = (key ^ word_hash[i + k]) * np.uint64(1099511628211)
+        slot = np.int64(key & np.uint64(size - 1))
+        while table_first[slot] != -1 and table_key[slot] != key:
+            slot = (slot + 1) & (size - 1)
+        if table_first[slot] == -1:
+            table_key[slot] = key
+            table_first[slot] = i
+            table_count[slot] = 1
+        elif _same_words(codes, ends, table_first[slot], i, n):
+            table_count[slot] += 1
+        else:
+            return -1
+    best_count, best_first = 0, -1
+    for slot in range(size):
+        first = table_first[slot]
+        if first == -1:
+            continue
+        count = table_count[slot]
+        if count > best_count or (count == best_count and first < best_first):
+            best_count, best_first = count, first
+    return (ends[best_first + n] - ends[best_first] + n - 1) * best_count
+
+
+def find_top_duplicate(n_grams) -> int:
+    """Length of the most common n-gram times its count (the first one seen among equals, as ``most_common(1)``)."""
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate as datatrove_top
+
+    if not isinstance(n_grams, NGrams) or not len(n_grams):
+        return datatrove_top(list(n_grams))
+    joined = _joined(n_grams.words)
+    if joined.has_space:
+        return datatrove_top(list(n_grams))
+    top = _top_ngram_chars(joined.codes, joined.ends, n_grams.n, joined.prefix1, joined.power1,
+                           joined.prefix2, joined.power2)
+    return datatrove_top(list(n_grams)) if top < 0 else int(top)
 
 
 def gopher_repetition_filter(**params):
