@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
 
 from icp_inprocess import order_in_process  # noqa: E402
+from machine_text import doc_file_texts  # noqa: E402
 from transforms.embeddings import SentenceTransformerEmbedder, default_model_path  # noqa: E402
 from transforms.tokens import TokenCounter  # noqa: E402
 from transforms.icp import random_order_cosine  # noqa: E402
@@ -43,8 +44,6 @@ from transforms.icp_order import IcpOrderConfig  # noqa: E402
 from transforms.text_hash import normalized_text_hash  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC_NAMES = (".txt", ".md", ".rst")
-DOC_PREFIXES = ("README", "NEWS", "changelog", "FAQ")
 CHUNK = 500
 
 
@@ -76,21 +75,11 @@ def sample_texts() -> list[str]:
 
 def machine_paragraphs(n: int) -> list[str]:
     paragraphs = set()
-    for root, _, files in os.walk("/usr/share/doc"):
-        for f in files:
-            path = os.path.join(root, f)
-            name = f[:-3] if f.endswith(".gz") else f
-            if os.path.islink(path) or not (name.endswith(DOC_NAMES) or name.startswith(DOC_PREFIXES)):
-                continue
-            try:
-                raw = gzip.open(path).read() if f.endswith(".gz") else open(path, "rb").read()
-                text = raw.decode("utf-8")
-            except (OSError, UnicodeDecodeError, EOFError):
-                continue
-            for para in re.split(r"\n\s*\n", text):
-                para = para.strip()
-                if 200 <= len(para) <= 1000 and sum(c.isalpha() for c in para) > 0.6 * len(para):
-                    paragraphs.add(para)
+    for _, text in doc_file_texts():
+        for para in re.split(r"\n\s*\n", text):
+            para = para.strip()
+            if 200 <= len(para) <= 1000 and sum(c.isalpha() for c in para) > 0.6 * len(para):
+                paragraphs.add(para)
     chosen = sorted(paragraphs, key=lambda s: hashlib.blake2b(s.encode()).digest())[:n]
     print(f"paragraphs: {len(paragraphs):,} found under /usr/share/doc, {len(chosen):,} used")
     return chosen

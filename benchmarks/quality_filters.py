@@ -1,29 +1,36 @@
 """docs/s per core: language_id + heuristic_filters in our Beam pipeline vs datatrove's LocalPipelineExecutor.
 
-Same documents (real text from the bundled sample: Python docs, Shakespeare,
-licenses, fortunes, sonnets, Debian Reference in 7 languages), same filters
-and parameters (datatrove defaults: LanguageFilter en > 0.65 with the same
-lid.176.ftz, GopherRepetition, GopherQuality, C4Quality, FineWebQuality),
-one core each, one after the other in this process. Each side reads the
-same JSONL file with its own reader (Beam's ReadFromText, datatrove's
-JsonlReader), as a real run would; model loading is inside both timings.
-(``beam.Create`` is not used: on the in-process runner it costs ~1.8 ms per
-5 KB document to get them into the pipeline, more than the filters.) Every decision of ours is compared with datatrove's. Both wall
+Same documents, same filters and parameters (datatrove defaults:
+LanguageFilter en > 0.65 with the same lid.176.ftz, GopherRepetition,
+GopherQuality, C4Quality, FineWebQuality), one core each, one after the other
+in this process. Documents: the bundled sample (Python docs, Shakespeare,
+licenses, fortunes, sonnets, Debian Reference in 7 languages; 1,992 docs,
+mean 4.9 KB) or ``--source usr-share-doc``: ~40k documents (mean 2.2 KB) cut
+at blank lines from this machine's /usr/share/doc (benchmarks/machine_text.py).
+
+Each side reads the same JSONL file with its own reader (Beam's
+ReadFromText, datatrove's JsonlReader), as a real run would; model loading is
+inside both timings. (``beam.Create`` is not used: on the in-process runner
+it costs ~1.8 ms per 5 KB document to get them into the pipeline, more than
+the filters.) Every decision of ours is compared with datatrove's. Both wall
 time and this process's CPU time are shown: on a shared machine the CPU
 seconds are the fair "per core" figure (wall time includes waiting for a core).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/quality_filters.py [--docs 600]
+    PYTHONPATH=. .venv/bin/python benchmarks/quality_filters.py [--docs 2000] [--source sample|usr-share-doc]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # machine_text (a `benchmarks` package in the venv shadows ours)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import apache_beam as beam  # noqa: E402
@@ -37,12 +44,26 @@ from transforms.outcomes import DROPPED  # noqa: E402
 from transforms.stage import ApplyDocStage  # noqa: E402
 
 
-def documents(n: int) -> list[tuple[str, str]]:
+def sample_documents(n: int) -> list[tuple[str, str]]:
     pool = mixed_texts(per_source=10_000)
-    import hashlib
-
     pool.sort(key=lambda p: hashlib.sha1(p[0].encode()).digest())  # interleave the sources, deterministically
     return pool[:n]
+
+
+def machine_documents(n: int, min_chars: int = 1500) -> list[tuple[str, str]]:
+    """Documents of >= ``min_chars`` cut from /usr/share/doc files at blank lines; exact duplicates removed."""
+    from machine_text import doc_file_texts
+
+    docs = set()
+    for _, text in doc_file_texts():
+        current: list[str] = []
+        for paragraph in re.split(r"\n\s*\n", text):
+            current.append(paragraph)
+            if sum(map(len, current)) >= min_chars:
+                docs.add("\n\n".join(current).strip())
+                current = []
+    chosen = sorted(docs, key=lambda d: hashlib.blake2b(d.encode()).digest())[:n]
+    return [(f"usr-share-doc-{i}", d) for i, d in enumerate(chosen)]
 
 
 def _reason(reject: dict) -> str:
@@ -86,9 +107,12 @@ def _import_libraries() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--docs", type=int, default=600)
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--source", choices=["sample", "usr-share-doc"], default="sample",
+                        help="the bundled sample (1,992 docs: 7 languages, prose, code docs, plays) or "
+                             "documents cut from this machine's /usr/share/doc (tens of thousands, English)")
     args = parser.parse_args()
-    texts = documents(args.docs)
+    texts = sample_documents(args.docs) if args.source == "sample" else machine_documents(args.docs)
     mb = sum(len(t.encode()) for _, t in texts) / 1e6
     print(f"{len(texts)} documents, {mb:.2f} MB, mean {mb * 1e6 / len(texts):,.0f} bytes; 1 core each (cpu count {os.cpu_count()})")
 

@@ -6,9 +6,14 @@ order (Gopher repetition, Gopher quality, C4 quality, FineWeb quality). The
 first filter that rejects a document decides: the drop reason is
 ``<filter>:<datatrove reason>``, e.g. ``gopher_quality:gopher_short_doc``.
 C4's line removal changes the text; that is written back and recorded in
-provenance. The only thing swapped is the word tokenizer, through datatrove's
-own hook (``language=`` accepts a ``WordTokenizer``): see
-``transforms.word_tokens`` for why it is faster and gives the same tokens.
+provenance. Two things are swapped for exact, faster equivalents (every
+decision equals datatrove's: tests/test_quality_heuristics.py):
+
+- the word tokenizer, through datatrove's own hook (``language=`` accepts a
+  ``WordTokenizer``): ``transforms.word_tokens`` gives spaCy's tokens from a
+  per-chunk cache;
+- the n-gram helpers that GopherRepetitionFilter's own ``filter`` code calls:
+  ``transforms.repetition_ngrams``.
 """
 from __future__ import annotations
 

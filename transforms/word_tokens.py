@@ -38,6 +38,7 @@ per-line sentence count) still runs spaCy's pipeline with datatrove's
 from __future__ import annotations
 
 import re
+import threading
 from itertools import chain
 
 from datatrove.utils.word_tokenizers import SpaCyTokenizer, strip_strings
@@ -178,6 +179,7 @@ class ChunkTokenCache:
         self.partners: dict[str, frozenset[str]] = {}
         self.right_starts: dict[str, frozenset[str]] = {}
         self.runs_by_spacy = 0  # chunk runs tokenized whole because a special case could straddle whitespace
+        self._lock = threading.Lock()
 
     def add_missing(self, chunks: list[str]) -> None:
         missing = set(chunks).difference(self.tokens)
@@ -217,6 +219,10 @@ class ChunkTokenCache:
 
     def words(self, text: str) -> list[str]:
         """The tokens spaCy gives ``text``, whitespace tokens removed."""
+        with self._lock:  # one worker's DoFn threads share this cache; add_missing may empty it
+            return self._words(text)
+
+    def _words(self, text: str) -> list[str]:
         chunks = text.split()
         self.add_missing(chunks)
         partners = self.partners
