@@ -62,44 +62,66 @@ def _prefix_hashes(codes, base, prime):
 
 
 @numba.njit(cache=True)
-def _span_hash(prefix, power, start, end, prime):
-    return (prefix[end] + prime - (prefix[start] * power[end - start]) % prime) % prime
+def _span_key(prefix1, power1, prefix2, power2, start, end):
+    """64-bit key of codes[start:end]: its two 31-bit polynomial hashes side by side."""
+    first = (prefix1[end] + _P1 - (prefix1[start] * power1[end - start]) % _P1) % _P1
+    second = (prefix2[end] + _P2 - (prefix2[start] * power2[end - start]) % _P2) % _P2
+    return (first << np.uint64(32)) | second
+
+
+@numba.njit(cache=True)
+def _same_span(codes, start, end, other_start, other_end):
+    if end - start != other_end - other_start:
+        return False
+    for k in range(end - start):
+        if codes[start + k] != codes[other_start + k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _empty_table(entries):
+    """An open-addressing table for ``entries`` keys: (keys, first position or -1, counts)."""
+    size = 1
+    while size < 2 * entries + 2:
+        size *= 2
+    return np.zeros(size, dtype=np.uint64), np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _slot(table_key, table_first, key):
+    """Where ``key`` is, or the empty slot where it goes (linear probing)."""
+    mask = len(table_key) - 1
+    slot = np.int64(key & np.uint64(mask))
+    while table_first[slot] != -1 and table_key[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
 
 
 @numba.njit(cache=True)
 def _repeated_chars(codes, ends, n, prefix1, power1, prefix2, power2):
     """datatrove's greedy walk over the n-grams codes[ends[i]:ends[i + n]]; -1 if two differ but hash alike.
 
-    The seen set is an open-addressing table of (hash pair -> first position
-    seen); equal n-grams always hash alike, and a hash match is confirmed
-    character by character, so the answer is exact or -1 (then the caller
-    runs datatrove's helper).
+    The seen set is a table of keys (with the first position seen); equal
+    n-grams always have equal keys, and a key match is confirmed character by
+    character, so the answer is exact or -1 (then the caller runs datatrove's
+    helper).
     """
     positions = len(ends) - n
-    size = 1
-    while size < 2 * positions + 2:
-        size *= 2
-    table_hash = np.zeros(size, dtype=np.uint64)
-    table_pos = np.full(size, -1, dtype=np.int64)
+    table_key, table_first, _ = _empty_table(positions)
     repeated, idx = 0, 0
     while idx < positions:
         start, end = ends[idx], ends[idx + n]
-        key = (_span_hash(prefix1, power1, start, end, _P1) << np.uint64(32)) | _span_hash(prefix2, power2, start, end, _P2)
-        slot = np.int64(key & np.uint64(size - 1))
-        while table_pos[slot] != -1 and table_hash[slot] != key:
-            slot = (slot + 1) & (size - 1)
-        if table_pos[slot] == -1:
-            table_hash[slot] = key
-            table_pos[slot] = idx
+        key = _span_key(prefix1, power1, prefix2, power2, start, end)
+        slot = _slot(table_key, table_first, key)
+        if table_first[slot] == -1:
+            table_key[slot] = key
+            table_first[slot] = idx
             idx += 1
             continue
-        other = table_pos[slot]
-        other_start = ends[other]
-        if ends[other + n] - other_start != end - start:
+        other = table_first[slot]
+        if not _same_span(codes, start, end, ends[other], ends[other + n]):
             return -1
-        for k in range(end - start):
-            if codes[start + k] != codes[other_start + k]:
-                return -1
         repeated += end - start
         idx += n
     return repeated
@@ -151,12 +173,8 @@ def find_all_duplicate(words: list[str], n: int) -> int:
 @numba.njit(cache=True)
 def _same_words(codes, ends, first, second, n):
     for k in range(n):
-        a0, a1, b0, b1 = ends[first + k], ends[first + k + 1], ends[second + k], ends[second + k + 1]
-        if a1 - a0 != b1 - b0:
+        if not _same_span(codes, ends[first + k], ends[first + k + 1], ends[second + k], ends[second + k + 1]):
             return False
-        for c in range(a1 - a0):
-            if codes[a0 + c] != codes[b0 + c]:
-                return False
     return True
 
 
@@ -165,23 +183,15 @@ def _top_ngram_chars(codes, ends, n, prefix1, power1, prefix2, power2):
     """len(" ".join(top)) * count for the most common word n-gram (first seen among equals); -1 on a hash clash."""
     words = len(ends) - 1
     positions = words - n + 1
-    word_hash = np.empty(words, dtype=np.uint64)
+    word_key = np.empty(words, dtype=np.uint64)
     for w in range(words):
-        word_hash[w] = (_span_hash(prefix1, power1, ends[w], ends[w + 1], _P1) << np.uint64(32)) | \
-            _span_hash(prefix2, power2, ends[w], ends[w + 1], _P2)
-    size = 1
-    while size < 2 * positions + 2:
-        size *= 2
-    table_key = np.zeros(size, dtype=np.uint64)
-    table_first = np.full(size, -1, dtype=np.int64)
-    table_count = np.zeros(size, dtype=np.int64)
+        word_key[w] = _span_key(prefix1, power1, prefix2, power2, ends[w], ends[w + 1])
+    table_key, table_first, table_count = _empty_table(positions)
     for i in range(positions):
-        key = np.uint64(1469598103934665603)
+        key = np.uint64(1469598103934665603)  # FNV-1a over the word keys
         for k in range(n):
-            key = (key ^ word_hash[i + k]) * np.uint64(1099511628211)
-        slot = np.int64(key & np.uint64(size - 1))
-        while table_first[slot] != -1 and table_key[slot] != key:
-            slot = (slot + 1) & (size - 1)
+            key = (key ^ word_key[i + k]) * np.uint64(1099511628211)
+        slot = _slot(table_key, table_first, key)
         if table_first[slot] == -1:
             table_key[slot] = key
             table_first[slot] = i
@@ -191,7 +201,7 @@ def _top_ngram_chars(codes, ends, n, prefix1, power1, prefix2, power2):
         else:
             return -1
     best_count, best_first = 0, -1
-    for slot in range(size):
+    for slot in range(len(table_key)):
         first = table_first[slot]
         if first == -1:
             continue
