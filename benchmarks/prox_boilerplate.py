@@ -28,7 +28,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transforms.prox.program import CHUNK_FUNCTIONS, parse_program  # noqa: E402
-from transforms.prox.rules import boilerplate_flags, line_key  # noqa: E402
+from transforms.prox.rules import line_key  # noqa: E402
 
 _ROLE = re.compile(r":[\w.+-]+(?::[\w.+-]+)*:")
 _WORD = re.compile(r"\w+")

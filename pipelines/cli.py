@@ -14,7 +14,6 @@ e.g. ``--runner DataflowRunner --project P --region R --temp_location gs://B/tmp
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal

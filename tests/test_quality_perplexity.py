@@ -4,7 +4,7 @@ import math
 import pytest
 
 from transforms.perplexity import PerplexityConfig, PerplexityScorer, band_cuts, perplexity
-from transforms.outcomes import Dropped, Kept
+from transforms.outcomes import Kept
 
 
 def test_perplexity_is_exp_mean_nll_skipping_the_unscored_first_token():

@@ -10,7 +10,6 @@ contriever-msmarco on its first 510 tokens, mean pooled) and sets ``device``.
 """
 from __future__ import annotations
 
-import os
 from typing import Protocol, Sequence
 
 import numpy as np

@@ -16,7 +16,6 @@ from importlib import metadata
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
 PACKAGES = (

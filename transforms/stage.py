@@ -81,6 +81,17 @@ class StageCounters:
             counter = self._reasons[reason] = Metrics.counter(self._ns, f"{DROPPED}:{reason}")
         counter.inc()
 
+    def route(self, outcome, label: str):
+        """Count one outcome and return what the DoFn yields: the kept document or a tagged rejected row."""
+        if isinstance(outcome, Kept):
+            self.kept.inc()
+            return outcome.doc
+        if isinstance(outcome, Dropped):
+            self.drop(outcome.reason)
+            return beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, label))
+        self.quarantined.inc()
+        return beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, label))
+
 
 class _DocStageFn(beam.DoFn):
     def __init__(self, label: str, processor: DocProcessor, batched: bool):
@@ -104,15 +115,7 @@ class _DocStageFn(beam.DoFn):
         docs = [dict(d) for d in element] if self._batched else [dict(element)]
         self._counters.inputs.inc(len(docs))
         for outcome in safe_process_batch(self._holder.processor, docs):
-            if isinstance(outcome, Kept):
-                self._counters.kept.inc()
-                yield outcome.doc
-            elif isinstance(outcome, Dropped):
-                self._counters.drop(outcome.reason)
-                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, self._label))
-            else:
-                self._counters.quarantined.inc()
-                yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
+            yield self._counters.route(outcome, self._label)
         self._progress.tick(len(docs))
 
     def teardown(self):

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.llm.backend import BackendConfig, GenerationBackend, Sampling, make_backend
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, add_provenance, \
-    describe_error, mark_rejected, safe_process_batch
+    describe_error, safe_process_batch
 from transforms.prox import prompts
 from transforms.prox.executor import ChunkRules, Result, run_chunk_program, run_doc_program
 from transforms.prox.rules import RuleConfig, line_key, write_chunk_program, write_doc_program
@@ -282,15 +282,7 @@ class _ProxFn(beam.DoFn):
             processor.repeated = repeated
         self._counters.inputs.inc(len(docs))
         for outcome in safe_process_batch(processor, docs):
-            if isinstance(outcome, Kept):
-                self._counters.kept.inc()
-                yield outcome.doc
-            elif isinstance(outcome, Dropped):
-                self._counters.drop(outcome.reason)
-                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, self._label))
-            else:
-                self._counters.quarantined.inc()
-                yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
+            yield self._counters.route(outcome, self._label)
 
     def teardown(self):
         holder = getattr(self, "_holder", None)
