@@ -11,7 +11,8 @@ from pipelines.cli import main
 from tests.conftest import run_config, write_jsonl
 from tests.quality_data import sample_records
 from transforms.model_files import file_sha256
-from transforms.quality_classifier import QualityClassifierConfig, exact_cut, grid_cut
+from transforms.quality_classifier import MIN_SCORE_SPREAD, QualityClassifierConfig, exact_cut, grid_cut, \
+    score_spread, undertrained_warning
 
 
 def junk_lines(rendered: str, source: str) -> str:
@@ -35,7 +36,7 @@ def trained(tmp_path_factory):
     config = {
         "positive": [{"paths": ["hq.jsonl"]}], "negative": [{"paths": ["cc.jsonl"]}],
         "output": "model/quality.bin", "held_out_fraction": 0.25, "seed": 1,
-        "fasttext": {"dim": 32, "bucket": 100_000, "epoch": 5},
+        "fasttext": {"dim": 32, "bucket": 100_000, "epoch": 25, "lr": 0.5},
     }
     (tmp / "train.yaml").write_text(yaml.safe_dump(config))
     assert main(["train-quality", str(tmp / "train.yaml")]) == 0
@@ -49,6 +50,13 @@ def test_training_reports_held_out_metrics_and_sha256(trained):
     assert report["sha256"] == file_sha256(str(model)) == (tmp / "model" / "quality.bin.sha256").read_text().split()[0]
     assert report["held_out_docs"] >= 200
     assert report["auc"] > 0.9 and report["precision"] > 0.75 and report["recall"] > 0.85, report
+    assert report["score_spread"] >= MIN_SCORE_SPREAD and undertrained_warning(report) is None, report
+
+
+def test_scores_stuck_at_the_prior_are_flagged():
+    stuck = {"score_spread": score_spread([0.49996, 0.5, 0.50003, 0.50001])}
+    assert "barely trained" in undertrained_warning(stuck)
+    assert undertrained_warning({"score_spread": score_spread([0.02, 0.3, 0.8, 0.97])}) is None
 
 
 @pytest.mark.slow

@@ -30,6 +30,8 @@ def test_stage_statistics_become_plots_only_when_reported():
     stats = {"perplexity_filter": {"perplexity_band": [15.0, 120.0]}, "icp_order": {"adjacent_similarity": [0.2, 0.8, 0.5]}}
     assert perplexity_figure(columns, stats).png[:4] == b"\x89PNG"
     assert perplexity_figure({"perplexity": [None]}, stats) is None
+    # every kept row may lie inside the band: the rejected rows' scores are what show the cut
+    assert perplexity_figure({"perplexity": [None]}, stats, {"perplexity": [300.0, 410.5]}) is not None
     assert icp_figure(stats).file == "icp_similarity.png"
     binned = icp_figure({"icp_order": {"adjacent_similarity": {"bins": [0, 0.5, 1], "counts": [3, 7]}}})
     assert binned is not None

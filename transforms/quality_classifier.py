@@ -115,6 +115,26 @@ def split_examples(pos: Sequence[str], neg: Sequence[str], held_out: float, seed
     return train, test
 
 
+MIN_SCORE_SPREAD = 0.05
+
+
+def score_spread(scores: Sequence[float]) -> float:
+    """90th minus 10th percentile of P(hq): near 0, every score sits at the prior (an undertrained model)."""
+    import numpy as np
+
+    return float(np.percentile(scores, 90) - np.percentile(scores, 10)) if len(scores) else 0.0
+
+
+def undertrained_warning(report: dict) -> str | None:
+    """A barely trained fastText model can rank well (high AUC) while every P(hq) is ~0.5, so a
+    ``threshold`` means nothing; a few hundred documents with fastText's defaults do exactly that."""
+    if report["score_spread"] >= MIN_SCORE_SPREAD:
+        return None
+    return (f"held-out P(hq) spans only {report['score_spread']:.4f} (10th-90th percentile): the model is "
+            f"barely trained, so thresholds on quality_score mean little; raise fasttext.epoch or fasttext.lr "
+            f"(or train on more documents)")
+
+
 def evaluate(model, test: Sequence[tuple[str, str]]) -> dict:
     from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
@@ -127,6 +147,7 @@ def evaluate(model, test: Sequence[tuple[str, str]]) -> dict:
         "precision": float(precision_score(truth, predicted, zero_division=0)),
         "recall": float(recall_score(truth, predicted, zero_division=0)),
         "auc": float(roc_auc_score(truth, scores)),
+        "score_spread": score_spread(scores),
     }
 
 
@@ -194,8 +215,12 @@ def train_quality_model(cfg: TrainQualityConfig, log=print) -> dict:
         json.dump(report, fh, indent=2, sort_keys=True)
     log(
         f"[corpusmill] quality model {output} (sha256 {sha[:12]}…): held-out {report['held_out_docs']} docs, "
-        f"precision {report['precision']:.3f}, recall {report['recall']:.3f}, AUC {report['auc']:.3f}"
+        f"precision {report['precision']:.3f}, recall {report['recall']:.3f}, AUC {report['auc']:.3f}, "
+        f"P(hq) spread {report['score_spread']:.3f}"
     )
+    warning = undertrained_warning(report)
+    if warning:
+        log(f"[corpusmill] warning: {warning}")
     return report
 
 

@@ -4,8 +4,9 @@ A static page (relative links only) that opens from disk or a bucket with no
 server. Each plot appears only when its data exists: a column that some stage
 filled, or a statistic a stage reported. Per-document distributions are read
 from the written shards (only the columns needed, at most ``max_rows`` rows:
-shards are hash-partitioned, so their first rows are an unbiased sample);
-ledger, cluster sizes, cut points and ICP similarities come from the manifest.
+shards are hash-partitioned, so their first rows are an unbiased sample); the
+score plots (quality score, perplexity) also read the rejected shards, so the
+distribution shows what the cut removed, not only what it kept; ledger, cluster sizes, cut points and ICP similarities come from the manifest.
 
 Statistics a stage can report for a plot (``stage_stats[label][name]``):
 ``cluster_size_histogram`` (``{"2": n, "3-4": n, ...}``), ``perplexity_band``
@@ -29,6 +30,7 @@ REPORT_DIR = "report"
 INDEX = "index.html"
 MAX_ROWS = 200_000
 _COLUMNS = ("text", "lang", "quality_score", "perplexity", "signals", "dup_cluster_size")
+_SCORE_COLUMNS = ("quality_score", "perplexity")
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class Figure:
     png: bytes
 
 
-def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS) -> dict[str, list]:
-    """The report's columns from the data shards, as Python lists (text as its length)."""
+def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS,
+                 wanted: tuple[str, ...] = _COLUMNS) -> dict[str, list]:
+    """The ``wanted`` columns of these shards, as Python lists (text as its length)."""
     out: dict[str, list] = {}
     taken = 0
     for rel in shard_paths:
@@ -48,7 +51,7 @@ def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS) ->
             break
         with FileSystems.open(FileSystems.join(root, rel), mime_type="application/octet-stream") as fh:
             parquet = pq.ParquetFile(io.BytesIO(fh.read()))
-        names = [c for c in _COLUMNS if c in parquet.schema_arrow.names]
+        names = [c for c in wanted if c in parquet.schema_arrow.names]
         for batch in parquet.iter_batches(columns=names, batch_size=10_000):
             batch = batch.slice(0, max_rows - taken)
             taken += batch.num_rows
@@ -123,23 +126,48 @@ def ledger_figure(ledger: list[dict]) -> Figure | None:
                   _png(fig))
 
 
-def _histogram(values, title, xlabel, file, caption, log_x=False, lines=()) -> Figure:
+_KEPT_COLOR, _REJECTED_COLOR = "#3b6ea8", "#e0a458"
+
+
+def _stacked_hist(ax, kept, rejected, bins) -> None:
+    """Kept values, with rejected ones stacked on top (labelled) when there are any."""
+    if len(rejected):
+        ax.hist([kept, rejected], bins=bins, stacked=True, color=[_KEPT_COLOR, _REJECTED_COLOR],
+                label=[f"kept ({len(kept):,})", f"rejected ({len(rejected):,})"])
+    else:
+        ax.hist(kept, bins=bins, color=_KEPT_COLOR)
+
+
+def _plain_log_ticks(ax) -> None:
+    """Log-axis labels as plain numbers (20, 50, 100), minor ones at 2× and 5× only: matplotlib's
+    defaults write 3×10^1, 4×10^1, … side by side when the data spans less than a decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _histogram(values, title, xlabel, file, caption, log_x=False, lines=(), rejected=()) -> Figure:
     plt = _plt()
     data = np.asarray(values, dtype=float)
+    dropped = np.asarray(rejected, dtype=float)
+    both = np.concatenate([data, dropped])
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    if log_x and data.min() > 0:
-        bins = np.logspace(np.log10(data.min()), np.log10(data.max() * 1.0001), 40)
+    if log_x and both.min() > 0:
+        bins = np.logspace(np.log10(both.min()), np.log10(both.max() * 1.0001), 40)
         ax.set_xscale("log")
+        _plain_log_ticks(ax)
     else:
-        bins = 40
-    ax.hist(data, bins=bins, color="#3b6ea8")
+        bins = np.histogram_bin_edges(both, bins=40)
+    _stacked_hist(ax, data, dropped, bins)
     for value, label in lines:
         ax.axvline(value, color="#c0392b", linestyle="--", label=label)
-    if lines:
+    if lines or len(dropped):
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("documents")
-    ax.set_title(f"{title} (n={len(data):,})")
+    ax.set_title(f"{title} (n={len(both):,})")
     return Figure(file, title, caption, _png(fig))
 
 
@@ -166,11 +194,12 @@ def language_figure(columns: dict) -> Figure | None:
     return Figure("languages.png", "Language distribution", "Kept documents per identified language.", _png(fig))
 
 
-def quality_figure(columns: dict, cuts: list[tuple[float, str]]) -> Figure | None:
-    """quality_score and every numeric signal, one small histogram each."""
+def quality_figure(columns: dict, cuts: list[tuple[float, str]], rejected: dict | None = None) -> Figure | None:
+    """quality_score (kept, and rejected after scoring, stacked) and every numeric signal of kept rows."""
     series: dict[str, list[float]] = {}
+    rejected_scores = _present((rejected or {}).get("quality_score"))
     scores = _present(columns.get("quality_score"))
-    if scores:
+    if scores or rejected_scores:
         series["quality_score"] = scores
     for pairs in columns.get("signals") or []:
         for pair in pairs or []:
@@ -184,18 +213,24 @@ def quality_figure(columns: dict, cuts: list[tuple[float, str]]) -> Figure | Non
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
-        ax.hist(series[name], bins=30, color="#3b6ea8")
         if name == "quality_score":
+            _stacked_hist(ax, series[name], rejected_scores,
+                          np.histogram_bin_edges(series[name] + rejected_scores, bins=30))
             for value, label in cuts:
                 ax.axvline(value, color="#c0392b", linestyle="--", label=label)
+            if rejected_scores:
+                ax.legend(fontsize=6)
+        else:
+            ax.hist(series[name], bins=30, color=_KEPT_COLOR)
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.suptitle("Quality signals of kept documents")
+    fig.suptitle("Quality signals")
     fig.tight_layout()
     return Figure("quality_signals.png", "Quality-signal distributions",
-                  "quality_score (with the cut, when one was computed) and the filters' signals.", _png(fig))
+                  "quality_score of kept documents and of those rejected after scoring (with the cut, when "
+                  "one was computed), and the filters' signals of kept documents.", _png(fig))
 
 
 def cluster_figure(stage_stats: dict, columns: dict) -> Figure | None:
@@ -224,9 +259,11 @@ def cluster_figure(stage_stats: dict, columns: dict) -> Figure | None:
                   "How many documents each near-duplicate cluster held before one was kept.", _png(fig))
 
 
-def perplexity_figure(columns: dict, stage_stats: dict) -> Figure | None:
+def perplexity_figure(columns: dict, stage_stats: dict, rejected: dict | None = None) -> Figure | None:
+    """Perplexity of kept documents and of those rejected after scoring (stacked), with the band."""
     values = _present(columns.get("perplexity"))
-    if not values:
+    dropped = _present((rejected or {}).get("perplexity"))
+    if not values and not dropped:
         return None
     lines = []
     for stats in stage_stats.values():
@@ -234,7 +271,8 @@ def perplexity_figure(columns: dict, stage_stats: dict) -> Figure | None:
         if isinstance(band, list) and len(band) == 2:
             lines += [(band[0], "band low"), (band[1], "band high")]
     return _histogram(values, "Perplexity", "perplexity (log scale)", "perplexity.png",
-                      "Perplexity of kept documents under the scoring model.", log_x=True, lines=lines)
+                      "Perplexity under the scoring model of every scored document: kept, and rejected "
+                      "(by the band or a later stage), stacked.", log_x=True, lines=lines, rejected=dropped)
 
 
 def icp_figure(stage_stats: dict) -> Figure | None:
@@ -284,15 +322,16 @@ def quality_cuts(stage_stats: dict) -> list[tuple[float, str]]:
     return cuts
 
 
-def build_figures(manifest: dict, columns: dict) -> list[Figure]:
+def build_figures(manifest: dict, columns: dict, rejected: dict | None = None) -> list[Figure]:
+    """``columns``: of kept rows; ``rejected``: score columns of rejected rows (None where not read)."""
     stats = manifest.get("stage_stats", {})
     candidates = [
         ledger_figure(manifest.get("ledger", [])),
         text_length_figure(columns),
         language_figure(columns),
-        quality_figure(columns, quality_cuts(stats)),
+        quality_figure(columns, quality_cuts(stats), rejected),
         cluster_figure(stats, columns),
-        perplexity_figure(columns, stats),
+        perplexity_figure(columns, stats, rejected),
         icp_figure(stats),
     ]
     return [f for f in candidates if f is not None]
@@ -342,7 +381,7 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 {_ledger_rows(manifest.get('ledger', []))}
 </table>
 <h2>Plots</h2>
-<p>Distributions over {sampled_rows:,} kept rows.</p>
+<p>Distributions over {sampled_rows:,} kept rows; the score plots also show the rejected rows that were scored.</p>
 {figure_html}
 </body></html>
 """
@@ -351,7 +390,8 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 def write_report(root: str, manifest: dict, max_rows: int = MAX_ROWS) -> list[str]:
     """Write ``ROOT/report/index.html`` and its PNGs; return the written paths."""
     columns = read_columns(root, [s["path"] for s in manifest.get("shards", [])], max_rows)
-    figures = build_figures(manifest, columns)
+    rejected = read_columns(root, [s["path"] for s in manifest.get("rejected", [])], max_rows, _SCORE_COLUMNS)
+    figures = build_figures(manifest, columns, rejected)
     directory = FileSystems.join(root, REPORT_DIR)
     if FileSystems.exists(directory):
         FileSystems.delete([directory])
