@@ -86,3 +86,14 @@ def test_params_reach_datatrove_and_disabling_works():
 def test_unknown_datatrove_parameter_is_a_config_error():
     with pytest.raises(Exception, match="min_doc_wordz"):
         HeuristicFiltersConfig.model_validate({"gopher_quality": {"params": {"min_doc_wordz": 3}}})
+
+
+def test_repetition_fractions_are_stored_as_signals():
+    text = next(r["text"] for r in sample_records("shakespeare.jsonl.zst") if len(r["text"]) > 3000)
+    outcome = HeuristicFilters("hf", {"gopher_repetition": {"dup_line_frac": None, "dup_line_char_frac": None,
+                                                            "top_n_grams": [], "dup_n_grams": [[10, 1.0]]}}
+                               ).process({"id": "s", "text": text})
+    signals = outcome.doc["signals"]
+    assert isinstance(outcome, Kept), outcome
+    assert set(signals) >= {"dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_10_gram_char_frac"}
+    assert all(0.0 <= signals[k] <= 1.0 for k in signals if k.startswith("dup_"))

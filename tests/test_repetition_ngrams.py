@@ -29,8 +29,9 @@ def test_filter_runs_datatrove_code_with_these_helpers_and_decides_the_same():
 
     fast = ours.gopher_repetition_filter(language="en")
     assert type(fast) is GopherRepetitionFilter
-    assert fast.filter.__func__.__code__ is GopherRepetitionFilter.filter.__code__
-    assert fast.filter.__func__.__globals__["find_all_duplicate"] is ours.find_all_duplicate
+    datatrove_code = fast.filter.__wrapped__
+    assert datatrove_code.__code__ is GopherRepetitionFilter.filter.__code__
+    assert datatrove_code.__globals__["get_n_grams"] is ours.get_n_grams
     reference = GopherRepetitionFilter(language="en")
     decisions = set()
     for doc_id, text in mixed_texts(per_source=25):
@@ -58,3 +59,39 @@ def test_a_hash_match_between_different_ngrams_is_caught_and_datatrove_answers()
     same = ours._JoinedWords(["la"] * 6)  # all hashes alike and all n-grams equal: counted, not a clash
     flat = np.zeros_like(same.prefix1)
     assert ours._top_ngram_chars(same.codes, same.ends, 2, flat, same.power1, flat, same.power2) == 5 * 5
+
+
+def test_measures_are_the_fractions_datatrove_compared():
+    """Kept documents get every fraction; each equals datatrove's own helpers over the same text."""
+    import re
+
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import gopher_repetition_filter as datatrove
+    from datatrove.utils.text import split_into_words
+
+    fast = ours.gopher_repetition_filter(language="en")
+    checked = dropped_with_failing_value = 0
+    for doc_id, text in mixed_texts(per_source=8):
+        result = fast.filter(Document(text=text, id=doc_id))
+        values = dict(fast.measures.values)
+        if result is not True:
+            name = re.sub(r"^top_(\d+)_gram$", r"top_\1_gram_char_frac", result[1])  # the rule's measure
+            name = re.sub(r"^duplicated_(\d+)_n_grams$", r"dup_\1_gram_char_frac", name)
+            dropped_with_failing_value += name in values
+            continue
+        paragraphs = re.split(r"\n{2,}", text.strip())
+        para_dups, para_chars = datatrove.find_duplicates(paragraphs)
+        lines = re.split("\n+", text)
+        line_dups, line_chars = datatrove.find_duplicates(lines)
+        words = split_into_words(text, "en")
+        expected = {"dup_para_frac": para_dups / len(paragraphs), "dup_para_char_frac": para_chars / len(text),
+                    "dup_line_frac": line_dups / len(lines), "dup_line_char_frac": line_chars / len(text)}
+        for n in (2, 3, 4):
+            n_grams = datatrove.get_n_grams(words, n)
+            if n_grams:
+                expected[f"top_{n}_gram_char_frac"] = datatrove.find_top_duplicate(n_grams) / len(text)
+        for n in range(5, 11):
+            expected[f"dup_{n}_gram_char_frac"] = datatrove.find_all_duplicate(words, n) / len(text)
+        assert values == expected, doc_id
+        checked += 1
+    assert checked >= 10 and dropped_with_failing_value >= 3

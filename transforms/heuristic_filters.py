@@ -14,6 +14,11 @@ decision equals datatrove's: tests/test_quality_heuristics.py):
   per-chunk cache;
 - the n-gram helpers that GopherRepetitionFilter's own ``filter`` code calls:
   ``transforms.repetition_ngrams``.
+
+Signals (the ``signals`` column): Gopher's word count and mean word length,
+the duplicate fractions GopherRepetition compared with its thresholds
+(``dup_line_frac``, ``top_2_gram_char_frac``, ``dup_5_gram_char_frac``, …), and
+the lines C4 removed.
 """
 from __future__ import annotations
 
@@ -137,6 +142,7 @@ class HeuristicFilters(DocProcessor):
             keep, reason = (result, None) if not isinstance(result, tuple) else result
             if key == "gopher_quality":
                 signals.update(_word_signals(self.tokenizer, before))
+            signals.update(getattr(getattr(dt_filter, "measures", None), "values", {}))
             if not keep:
                 doc["signals"] = signals
                 return Dropped(doc, f"{key}:{reason or 'filtered'}")

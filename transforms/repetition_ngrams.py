@@ -16,10 +16,14 @@ position nine times over (top 2-, 3-, 4-grams with ``" ".join``, duplicated
 
 ``gopher_repetition_filter`` builds datatrove's class and runs its own
 ``filter`` function with these helpers in place of the module's (nothing in
-datatrove is modified; tests compare every helper with datatrove's).
+datatrove is modified; tests compare every helper with datatrove's). The same
+seam records what the filter measured (``RepetitionMeasures``): the duplicate
+fractions it compared with its thresholds, stored as signals so a corpus can be
+re-cut later without re-running the filter.
 """
 from __future__ import annotations
 
+import threading
 import types
 
 import numba
@@ -225,18 +229,75 @@ def find_top_duplicate(n_grams) -> int:
     return datatrove_top(list(n_grams)) if top < 0 else int(top)
 
 
+class RepetitionMeasures(threading.local):
+    """The fractions GopherRepetitionFilter computed for the document it last filtered, in this thread.
+
+    Names follow the filter's parameters: ``dup_para_frac``, ``dup_para_char_frac``,
+    ``dup_line_frac``, ``dup_line_char_frac``, ``top_<n>_gram_char_frac``,
+    ``dup_<n>_gram_char_frac``. The filter stops at the first rule that fails,
+    so a dropped document has the values up to and including the failing one.
+    """
+
+    def __init__(self):
+        self.values: dict[str, float] = {}
+        self._text_chars = 0
+        self._duplicate_calls = 0
+
+    def start(self, text: str) -> None:
+        self.values, self._text_chars, self._duplicate_calls = {}, len(text), 0
+
+    def duplicates(self, elements: int, duplicate_elements: int, duplicate_chars: int) -> None:
+        kind = ("para", "line")[min(self._duplicate_calls, 1)]  # the filter splits paragraphs, then lines
+        self._duplicate_calls += 1
+        self.values[f"dup_{kind}_frac"] = duplicate_elements / elements if elements else 0.0
+        self.values[f"dup_{kind}_char_frac"] = self._char_frac(duplicate_chars)
+
+    def n_gram(self, name: str, chars: int) -> None:
+        self.values[name] = self._char_frac(chars)
+
+    def _char_frac(self, chars: int) -> float:
+        return chars / self._text_chars if self._text_chars else 0.0
+
+
 def gopher_repetition_filter(**params):
-    """datatrove's GopherRepetitionFilter(**params) whose ``filter`` (datatrove's code) calls the helpers above."""
+    """datatrove's GopherRepetitionFilter(**params) whose ``filter`` (datatrove's code) calls the helpers above.
+
+    The instance gets ``measures`` (a ``RepetitionMeasures``), filled on every ``filter`` call.
+    """
     from datatrove.pipeline.filters import gopher_repetition_filter as module
 
     instance = module.GopherRepetitionFilter(**params)
     function = module.GopherRepetitionFilter.filter
-    missing = {"get_n_grams", "find_top_duplicate", "find_all_duplicate"} - set(function.__code__.co_names)
-    if missing:  # a datatrove release that no longer calls a helper: nothing to replace, run datatrove as is
+    helpers = {"find_duplicates", "get_n_grams", "find_top_duplicate", "find_all_duplicate"}
+    if helpers - set(function.__code__.co_names):
+        # a datatrove release that no longer calls a helper: nothing to replace, run datatrove as is
         return instance
-    namespace = dict(vars(module), get_n_grams=get_n_grams, find_top_duplicate=find_top_duplicate,
-                     find_all_duplicate=find_all_duplicate)
+    measures = instance.measures = RepetitionMeasures()
+
+    def measured_duplicates(elements):
+        duplicate_elements, duplicate_chars = module.find_duplicates(elements)
+        measures.duplicates(len(elements), duplicate_elements, duplicate_chars)
+        return duplicate_elements, duplicate_chars
+
+    def measured_top(n_grams):
+        chars = find_top_duplicate(n_grams)
+        measures.n_gram(f"top_{n_grams.n}_gram_char_frac", chars)
+        return chars
+
+    def measured_all(words, n):
+        chars = find_all_duplicate(words, n)
+        measures.n_gram(f"dup_{n}_gram_char_frac", chars)
+        return chars
+
+    namespace = dict(vars(module), find_duplicates=measured_duplicates, get_n_grams=get_n_grams,
+                     find_top_duplicate=measured_top, find_all_duplicate=measured_all)
     rebound = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
                                  function.__closure__)
-    instance.filter = types.MethodType(rebound, instance)
+
+    def filter(doc):
+        measures.start(doc.text or "")
+        return rebound(instance, doc)
+
+    filter.__wrapped__ = rebound
+    instance.filter = filter
     return instance

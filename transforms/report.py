@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,6 +195,11 @@ def language_figure(columns: dict) -> Figure | None:
     return Figure("languages.png", "Language distribution", "Kept documents per identified language.", _png(fig))
 
 
+def _natural(name: str) -> list:
+    """Sort key that puts dup_5_… before dup_10_…."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def quality_figure(columns: dict, cuts: list[tuple[float, str]], rejected: dict | None = None) -> Figure | None:
     """quality_score (kept, and rejected after scoring, stacked) and every numeric signal of kept rows."""
     series: dict[str, list[float]] = {}
@@ -208,7 +214,7 @@ def quality_figure(columns: dict, cuts: list[tuple[float, str]], rejected: dict 
     if not series:
         return None
     plt = _plt()
-    names = sorted(series, key=lambda n: (n != "quality_score", n))[:16]
+    names = sorted(series, key=lambda n: (n != "quality_score", _natural(n)))[:24]
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
