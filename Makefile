@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml scripts/install.sh
 	VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/install.sh
 	touch $(STAMP)
 
-demo: setup
+QUALITY_MODEL := models/quality/sample-hq-vs-rendered.bin
+
+# The demo's quality classifier, trained from the bundled sample (about 10 s, once).
+$(QUALITY_MODEL): $(STAMP) configs/quality-train.yaml data/sample/python-docs.jsonl.zst data/sample/python-docs-rst/rst_sources.jsonl.zst
+	$(BIN)/corpusmill train-quality configs/quality-train.yaml
+
+demo: setup $(QUALITY_MODEL)
 	$(BIN)/corpusmill run configs/demo.yaml
 	$(BIN)/corpusmill inspect out/demo
 

@@ -129,10 +129,10 @@ def _cmd_run(args, beam_args) -> int:
 
 def _cmd_validate(args, _beam_args) -> int:
     from pipelines.config import load_config
-    from pipelines.run import check_inputs
+    from pipelines.run import preflight, runner_name
 
     cfg = load_config(args.config, args.set)
-    check_inputs(cfg)
+    preflight(cfg, runner_name(cfg))
     names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
     sources = "".join(f"{s.label} → " for s in cfg.sources)
     print(f"{args.config}: ok — {sources}normalize, {names} → {cfg.output.dir}")

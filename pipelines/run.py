@@ -39,6 +39,39 @@ def pipeline_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(flags + list(beam_args))
 
 
+# Runners whose workers are other machines: paths on this machine's disk do not exist there.
+_REMOTE_WORKER_RUNNERS = {"DataflowRunner"}
+
+
+def runner_name(cfg: RunConfig, beam_args: list[str] | None = None) -> str:
+    """The runner Beam will use: the config's, unless ``--runner`` in the Beam arguments overrides it."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = pipeline_options(cfg, beam_args or []).view_as(StandardOptions).runner or "DirectRunner"
+    return str(runner).rsplit(".", 1)[-1]
+
+
+def _local_paths_for_remote_workers(cfg: RunConfig, runner: str) -> list[str]:
+    """Input and output paths a Dataflow job could not use: they name this machine's disk."""
+    from pipelines.config import _is_remote
+
+    if runner not in _REMOTE_WORKER_RUNNERS:
+        return []
+    where = f"{runner} workers cannot read or write this machine's disk; use a gs:// path"
+    problems = [f"input path {p}: a local path; {where}" for spec in cfg.input for p in spec.paths if not _is_remote(p)]
+    if not _is_remote(cfg.output.dir):
+        problems.append(f"output.dir {cfg.output.dir}: a local path; {where}")
+    return problems
+
+
+def preflight(cfg: RunConfig, runner: str = "FnApiRunner") -> None:
+    """Everything that can be checked before Beam starts, path problems first (listing gs:// can be slow)."""
+    problems = _local_paths_for_remote_workers(cfg, runner) + stage_file_problems(cfg, runner)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    check_inputs(cfg)
+
+
 def check_inputs(cfg: RunConfig) -> None:
     from pipelines.sources import SOURCES
 
@@ -51,6 +84,33 @@ def check_inputs(cfg: RunConfig) -> None:
             raise ConfigError(f"input path {pattern}: cannot list ({exc})") from None
         if not found:
             raise ConfigError(f"input path {pattern}: matches no files")
+
+
+def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str]:
+    """The local files stages will open that are missing (a missing model fails before Beam
+    starts) or, on a runner whose workers are other machines, local at all.
+
+    Remote paths (gs://, …) are left to the workers: the driver may have no
+    credentials for them (a Dataflow launch from a laptop).
+    """
+    import os
+
+    from pipelines.config import _is_remote, resolve_path
+    from pipelines.stages import REGISTRY
+
+    problems = []
+    for entry in cfg.stage_entries():
+        files = REGISTRY[entry.name].files
+        for key, (path, remedy) in (files(entry.config) if files else {}).items():
+            if path is None or _is_remote(path):
+                continue
+            resolved = resolve_path(path, cfg.config_dir)
+            if runner in _REMOTE_WORKER_RUNNERS:
+                problems.append(f"stages.{entry.label}.{key} = {path!r}: a local file; {runner} workers "
+                                f"cannot read this machine's disk: copy it to a gs:// path and set that")
+            elif not os.path.isfile(resolved):
+                problems.append(f"stages.{entry.label}.{key} = {path!r}: no such file ({resolved}); {remedy}")
+    return problems
 
 
 def _clear(directory: str) -> None:
@@ -93,7 +153,8 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
     With ``resume``, each stage is its own job whose output is materialized and
     reused by a rerun (``pipelines.resume``).
     """
-    check_inputs(cfg)
+    runner = runner_name(cfg, beam_args)
+    preflight(cfg, runner)
     layout = OutputLayout(cfg.output.dir)
     for directory in (layout.data, layout.rejected, layout.work):
         _clear(directory)
@@ -101,7 +162,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
-    log(f"[corpusmill] running {len(cfg.stage_entries())} stage(s) on {cfg.runner.name} → {cfg.output.dir}")
+    log(f"[corpusmill] running {len(cfg.stage_entries())} stage(s) on {runner} → {cfg.output.dir}")
     resumed = None
     if resume:
         from pipelines.resume import run_stages

@@ -40,6 +40,8 @@ class StageSpec:
     config_model: type[BaseModel]
     build: Callable[[BaseModel, StageContext], beam.PTransform]
     summary: str
+    # files the stage opens, checked before a run starts: {config key: (path or None, how to make it)}
+    files: Callable[[BaseModel], dict[str, tuple[str | None, str]]] | None = None
 
 
 def doc_stage(
@@ -109,6 +111,7 @@ register(
         config_model=LanguageIdConfig,
         build=_language_id,
         summary="fastText lid.176 language ID; keep configured languages above min_score",
+        files=lambda cfg: {"model_path": (cfg.model_path, "point it at a fastText language-ID model file")},
     )
 )
 
@@ -129,6 +132,7 @@ register(
         config_model=QualityClassifierConfig,
         build=lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
         summary="DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
+        files=lambda cfg: {"model_path": (cfg.model_path, "train it with `corpusmill train-quality CONFIG`")},
     )
 )
 

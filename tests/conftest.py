@@ -90,8 +90,15 @@ def demo_output(tmp_path_factory) -> dict:
     from pipelines.config import load_config
     from pipelines.run import run
 
-    out = tmp_path_factory.mktemp("demo") / "out"
-    cfg = load_config(str(REPO / "configs" / "demo.yaml"), output_dir=str(out))
+    from pipelines.cli import main
+
+    tmp = tmp_path_factory.mktemp("demo")
+    out = tmp / "out"
+    # the demo's classifier, trained as `make demo` trains it (here into tmp, not models/)
+    model = tmp / "sample-hq-vs-rendered.bin"
+    assert main(["train-quality", str(REPO / "configs" / "quality-train.yaml"), "--set", f"output={model}"]) == 0
+    cfg = load_config(str(REPO / "configs" / "demo.yaml"), [f"stages.quality_classifier.model_path={model}"],
+                      output_dir=str(out))
     manifest = run(cfg, [], log=lambda *_: None)
     return {"dir": out, "manifest": manifest, "config": cfg}
 

@@ -34,6 +34,34 @@ def test_missing_input_fails_before_running(tmp_path):
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
+def test_missing_model_file_fails_before_running_and_says_how_to_make_it(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": "one document"}).encode()])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"paths": ["in.jsonl"]}, "output": {"dir": "out"}, "stages": [
+        {"quality_classifier": {"model_path": "models/q.bin", "threshold": 0.5}}]}))
+    for command in ("validate", "run"):
+        result = corpusmill(command, str(cfg))
+        assert result.returncode == 1, result.stderr
+        assert "stages.quality_classifier.model_path = 'models/q.bin': no such file" in result.stderr
+        assert "corpusmill train-quality" in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_dataflow_run_naming_local_paths_is_refused_before_submitting(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": "one document"}).encode()])
+    (tmp_path / "q.bin").write_bytes(b"a model")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"input": {"paths": ["in.jsonl"]}, "output": {"dir": "out"}, "stages": [
+        {"quality_classifier": {"model_path": "q.bin", "threshold": 0.5}}]}))
+    result = corpusmill("validate", str(cfg), "--set", "runner.name=DataflowRunner")
+    assert result.returncode == 1 and "a local path; DataflowRunner workers cannot" in result.stderr
+    assert "output.dir" in result.stderr
+    remote_io = ["--input", "gs://bucket/in/*.jsonl", "--output", "gs://bucket/out"]
+    result = corpusmill("run", str(cfg), *remote_io, "--", "--runner", "DataflowRunner")
+    assert result.returncode == 1
+    assert "stages.quality_classifier.model_path = 'q.bin': a local file; DataflowRunner" in result.stderr
+
+
 def test_run_with_overrides_then_inspect(tmp_path, stdlib_docs):
     write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}).encode() for t in stdlib_docs[:12]] + [b"{oops"])
     cfg = tmp_path / "c.yaml"

@@ -23,6 +23,11 @@ def test_demo_writes_the_output_contract(demo_output):
     for entry in manifest["ledger"]:
         assert entry["in"] == entry["kept"] + entry["dropped"] + entry["quarantined"]
     assert pq.read_table(out / "data").num_rows == manifest["totals"]["kept_rows"] > 100
+    stages = [e["stage"] for e in manifest["ledger"]]
+    assert stages == ["normalize", "exact_dedup", "minhash_dedup", "language_id", "heuristic_filters", "prox",
+                      "quality_classifier"]
+    classifier = next(e for e in manifest["ledger"] if e["stage"] == "quality_classifier")
+    assert 0 < classifier["dropped"] < classifier["in"] and set(classifier["reasons"]) == {"quality_below_threshold"}
 
 
 @pytest.mark.slow
