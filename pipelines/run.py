@@ -87,8 +87,8 @@ def check_inputs(cfg: RunConfig) -> None:
 
 
 def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str]:
-    """The local files stages will open that are missing (a missing model fails before Beam
-    starts) or, on a runner whose workers are other machines, local at all.
+    """The local model files (or directories) stages will open that are missing (a missing
+    model fails before Beam starts) or, on a runner whose workers are other machines, local at all.
 
     Remote paths (gs://, …) are left to the workers: the driver may have no
     credentials for them (a Dataflow launch from a laptop).
@@ -108,8 +108,8 @@ def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str
             if runner in _REMOTE_WORKER_RUNNERS:
                 problems.append(f"stages.{entry.label}.{key} = {path!r}: a local file; {runner} workers "
                                 f"cannot read this machine's disk: copy it to a gs:// path and set that")
-            elif not os.path.isfile(resolved):
-                problems.append(f"stages.{entry.label}.{key} = {path!r}: no such file ({resolved}); {remedy}")
+            elif not os.path.exists(resolved):
+                problems.append(f"stages.{entry.label}.{key} = {path!r}: not found ({resolved}); {remedy}")
     return problems
 
 

@@ -40,7 +40,8 @@ class StageSpec:
     config_model: type[BaseModel]
     build: Callable[[BaseModel, StageContext], beam.PTransform]
     summary: str
-    # files the stage opens, checked before a run starts: {config key: (path or None, how to make it)}
+    # model files or directories the stage opens, checked before a run starts:
+    # {config key: (path or None, how to make it)}
     files: Callable[[BaseModel], dict[str, tuple[str | None, str]]] | None = None
 
 
@@ -155,6 +156,10 @@ register(
         name="icp_order",
         config_model=IcpOrderConfig,
         build=_icp_order,
+        files=lambda cfg: {
+            "embedding.model_path": (cfg.embedding.model_path, "point it at a sentence-transformers model directory"),
+            "tokenizer": (cfg.tokenizer, "point it at a tokenizer.json or an HF model directory"),
+        },
         summary="In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; semantic near-dups dropped",
     )
 )

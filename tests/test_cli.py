@@ -42,7 +42,7 @@ def test_missing_model_file_fails_before_running_and_says_how_to_make_it(tmp_pat
     for command in ("validate", "run"):
         result = corpusmill(command, str(cfg))
         assert result.returncode == 1, result.stderr
-        assert "stages.quality_classifier.model_path = 'models/q.bin': no such file" in result.stderr
+        assert "stages.quality_classifier.model_path = 'models/q.bin': not found" in result.stderr
         assert "corpusmill train-quality" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing ran
 

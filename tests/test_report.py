@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.chromium import check_static_page, find_chromium
-from transforms.report import build_figures, icp_figure, perplexity_figure
+from transforms.report import build_figures, icp_figure, perplexity_figure, read_columns
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed")
 
@@ -65,3 +65,16 @@ def test_browser_check_catches_a_missing_plot(curated_run, tmp_path):
     facts = check_static_page(str(copy / "report" / "index.html"), str(tmp_path / "shot.png"))
     assert [os.path.basename(src) for src in facts["broken_images"]] == ["languages.png"]
     assert {os.path.basename(link) for link in facts["broken_links"]} == {"languages.png", "manifest.json", "README.md"}
+
+
+def test_rejected_rows_count_toward_the_sample_only_when_scored(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rejected = pa.table({"perplexity": [None, 300.0, None, 412.0], "quality_score": [None, 0.2, None, None],
+                         "text": ["a", "b", "c", "d"]})
+    pq.write_table(rejected, tmp_path / "r.parquet")
+    scored = read_columns(str(tmp_path), ["r.parquet"], max_rows=2, wanted=("quality_score", "perplexity"),
+                          scored_only=True)
+    assert scored == {"quality_score": [0.2, None], "perplexity": [300.0, 412.0]}
+    assert read_columns(str(tmp_path), ["r.parquet"], max_rows=2, wanted=("perplexity",)) == {"perplexity": [None, 300.0]}

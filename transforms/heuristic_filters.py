@@ -142,7 +142,9 @@ class HeuristicFilters(DocProcessor):
             keep, reason = (result, None) if not isinstance(result, tuple) else result
             if key == "gopher_quality":
                 signals.update(_word_signals(self.tokenizer, before))
-            signals.update(getattr(getattr(dt_filter, "measures", None), "values", {}))
+            measures = getattr(dt_filter, "measures", None)  # GopherRepetition's fractions (repetition_ngrams)
+            if measures is not None:
+                signals.update(measures.values)
             if not keep:
                 doc["signals"] = signals
                 return Dropped(doc, f"{key}:{reason or 'filtered'}")

@@ -4,9 +4,10 @@ A static page (relative links only) that opens from disk or a bucket with no
 server. Each plot appears only when its data exists: a column that some stage
 filled, or a statistic a stage reported. Per-document distributions are read
 from the written shards (only the columns needed, at most ``max_rows`` rows:
-shards are hash-partitioned, so their first rows are an unbiased sample); the
-score plots (quality score, perplexity) also read the rejected shards, so the
-distribution shows what the cut removed, not only what it kept; ledger, cluster sizes, cut points and ICP similarities come from the manifest.
+shards are hash-partitioned, so their first rows are an unbiased sample). The
+score plots (quality score, perplexity) also read the rejected rows that carry a
+score, so they show what the cut removed, not only what it kept. Ledger,
+cluster sizes, cut points and ICP similarities come from the manifest.
 
 Statistics a stage can report for a plot (``stage_stats[label][name]``):
 ``cluster_size_histogram`` (``{"2": n, "3-4": n, ...}``), ``perplexity_band``
@@ -43,8 +44,12 @@ class Figure:
 
 
 def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS,
-                 wanted: tuple[str, ...] = _COLUMNS) -> dict[str, list]:
-    """The ``wanted`` columns of these shards, as Python lists (text as its length)."""
+                 wanted: tuple[str, ...] = _COLUMNS, scored_only: bool = False) -> dict[str, list]:
+    """The ``wanted`` columns of these shards, as Python lists (text as its length).
+
+    ``scored_only``: only rows where some wanted column is set (most rejected rows
+    were dropped before any score), so ``max_rows`` counts rows that are plotted.
+    """
     out: dict[str, list] = {}
     taken = 0
     for rel in shard_paths:
@@ -53,7 +58,11 @@ def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS,
         with FileSystems.open(FileSystems.join(root, rel), mime_type="application/octet-stream") as fh:
             parquet = pq.ParquetFile(io.BytesIO(fh.read()))
         names = [c for c in wanted if c in parquet.schema_arrow.names]
+        if not names:
+            continue
         for batch in parquet.iter_batches(columns=names, batch_size=10_000):
+            if scored_only:
+                batch = batch.filter(_any_valid(batch))
             batch = batch.slice(0, max_rows - taken)
             taken += batch.num_rows
             for name in names:
@@ -65,6 +74,13 @@ def read_columns(root: str, shard_paths: list[str], max_rows: int = MAX_ROWS,
             if taken >= max_rows:
                 break
     return out
+
+
+def _any_valid(batch):
+    mask = pc.is_valid(batch.column(0))
+    for i in range(1, batch.num_columns):
+        mask = pc.or_(mask, pc.is_valid(batch.column(i)))
+    return mask
 
 
 def _present(values: list | None) -> list:
@@ -396,7 +412,8 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 def write_report(root: str, manifest: dict, max_rows: int = MAX_ROWS) -> list[str]:
     """Write ``ROOT/report/index.html`` and its PNGs; return the written paths."""
     columns = read_columns(root, [s["path"] for s in manifest.get("shards", [])], max_rows)
-    rejected = read_columns(root, [s["path"] for s in manifest.get("rejected", [])], max_rows, _SCORE_COLUMNS)
+    rejected = read_columns(root, [s["path"] for s in manifest.get("rejected", [])], max_rows, _SCORE_COLUMNS,
+                            scored_only=True)
     figures = build_figures(manifest, columns, rejected)
     directory = FileSystems.join(root, REPORT_DIR)
     if FileSystems.exists(directory):
