@@ -20,7 +20,7 @@ $(QUALITY_MODEL): $(STAMP) configs/quality-train.yaml data/sample/python-docs.js
 	$(BIN)/corpusmill train-quality configs/quality-train.yaml
 
 demo: setup $(QUALITY_MODEL)
-	$(BIN)/corpusmill run configs/demo.yaml
+	$(BIN)/corpusmill run configs/demo.yaml --overwrite
 	$(BIN)/corpusmill inspect out/demo
 
 test: setup

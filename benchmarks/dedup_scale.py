@@ -94,7 +94,7 @@ class PeakRss:
 def graph_size(cfg) -> tuple[int, int]:
     """(primitive transforms, GroupByKeys) in the pipeline this config builds."""
     pipeline = beam.Pipeline(options=pipeline_options(cfg, []))
-    build_pipeline(pipeline, cfg)
+    build_pipeline(pipeline, cfg, cfg.output.dir)
     transforms = pipeline.to_runner_api().components.transforms.values()
     leaves = [t for t in transforms if not t.subtransforms]
     gbks = [t for t in leaves if t.spec.urn == "beam:transform:group_by_key:v1"]

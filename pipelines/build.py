@@ -17,10 +17,10 @@ from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
 from transforms.ledger import IN, CountStage, ledger_line
 from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, Normalizer
+from transforms.normalize_stage import NormalizeStage
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
 from transforms.readers import ReadInputs
-from transforms.stage import ApplyDocStage
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
@@ -115,7 +115,7 @@ def read_raw(pipeline: beam.Pipeline, cfg: RunConfig) -> tuple[beam.PCollection,
 
 def stage_steps(cfg: RunConfig) -> list[tuple[str, Callable[[], beam.PTransform]]]:
     """``(label, make transform)`` for every stage in run order, normalize first."""
-    steps = [(NORMALIZE, lambda: ApplyDocStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
+    steps = [(NORMALIZE, lambda: NormalizeStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
     for entry in cfg.stage_entries():
         ctx = StageContext(
             label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir
@@ -160,9 +160,11 @@ def stats_line(record: dict) -> str:
     return json.dumps(record, sort_keys=True, default=str)
 
 
-def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: list, cfg: RunConfig) -> None:
-    """The run's sinks: data shards, rejected rows, ledger and stats lines (plus rows per source)."""
-    layout = OutputLayout(cfg.output.dir)
+def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: list, cfg: RunConfig,
+                  root: str) -> None:
+    """The run's sinks under ``root`` (the run's staging directory): data shards, rejected rows,
+    ledger and stats lines (plus rows per source)."""
+    layout = OutputLayout(root)
     stats_parts = list(stats_parts) + [
         docs
         | "SourceOf" >> beam.Map(lambda d: d.get("source") or "(none)")
@@ -193,8 +195,8 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
     )
 
 
-def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
-    """The whole run as one Beam pipeline."""
+def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig, root: str) -> None:
+    """The whole run as one Beam pipeline, writing under ``root``."""
     docs, source_results = read_raw(pipeline, cfg)
     rejected_parts, ledger_parts, stats_parts = [], [], []
     for result in source_results:
@@ -209,4 +211,4 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig) -> None:
         ledger_parts.append(result.ledger_lines)
         if result.stats_lines is not None:
             stats_parts.append(result.stats_lines)
-    write_outputs(docs, rejected_parts, ledger_parts, stats_parts, cfg)
+    write_outputs(docs, rejected_parts, ledger_parts, stats_parts, cfg, root)

@@ -1,6 +1,6 @@
 """The ``corpusmill`` command line.
 
-    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [--resume] [-- BEAM OPTIONS]
+    corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [--overwrite] [--resume] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", help="input globs (replace the config's inputs)")
     run.add_argument("--output", help="output directory (replaces output.dir)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the dataset already in the output directory (only once the new one is complete)")
     run.add_argument("--resume", action="store_true",
                      help="one job per stage, outputs kept under OUT/_stages; a rerun skips finished stages")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -123,7 +125,7 @@ def _cmd_run(args, beam_args) -> int:
     from pipelines.run import run
 
     cfg = load_config(args.config, args.set, args.input, args.output)
-    run(cfg, beam_args, resume=args.resume)
+    run(cfg, beam_args, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
@@ -133,9 +135,13 @@ def _cmd_validate(args, _beam_args) -> int:
 
     cfg = load_config(args.config, args.set)
     preflight(cfg, runner_name(cfg))
+    from transforms.dataset_dir import dataset_entries
+
     names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
     sources = "".join(f"{s.label} → " for s in cfg.sources)
     print(f"{args.config}: ok — {sources}normalize, {names} → {cfg.output.dir}")
+    if dataset_entries(cfg.output.dir):
+        print(f"note: {cfg.output.dir} already holds a dataset; `corpusmill run` needs --overwrite to replace it")
     return 0
 
 

@@ -8,14 +8,11 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset_card import _ledger_table
-from transforms.manifest import read_manifest
+from transforms.dataset_dir import read_complete_manifest
 
 
 def inspect_dataset(root: str, as_json: bool = False) -> str:
-    try:
-        manifest = read_manifest(root)
-    except Exception as exc:  # noqa: BLE001 - turn into a clear message
-        raise FileNotFoundError(f"{root}: no readable manifest.json ({exc})") from None
+    manifest = read_complete_manifest(root)
     if as_json:
         keys = ("schema_version", "status", "totals", "shards", "ledger", "stage_stats", "timings")
         return json.dumps({k: manifest.get(k) for k in keys}, indent=2)

@@ -18,6 +18,7 @@ import re
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.dataset_dir import IncompleteDataset, read_complete_manifest
 from transforms.manifest import MANIFEST, read_manifest, write_json
 from transforms.release_card import changelog_entry, render_release_card, source_facts, today
 from transforms.release_checks import validate_run
@@ -82,7 +83,10 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
     target = FileSystems.join(dest, version)
     if FileSystems.exists(target):
         raise ReleaseError(f"{target} already exists: versions are immutable, choose a new version")
-    manifest = read_manifest(run_dir)
+    try:
+        manifest = read_complete_manifest(run_dir)
+    except IncompleteDataset as exc:
+        raise ReleaseError(f"{exc}; release not cut") from None
 
     log(f"[corpusmill] validating {run_dir}")
     results = validate_run(run_dir, manifest)

@@ -113,8 +113,11 @@ def _run_stage(cfg, stage, make, upstream, new_pipeline) -> list:
     return [finished]
 
 
-def run_stages(cfg: RunConfig, new_pipeline: Callable[[], beam.Pipeline], log=print) -> tuple[dict, list]:
-    """Run (or reuse) every stage, then the final write job; return resume facts and the job results."""
+def run_stages(cfg: RunConfig, new_pipeline: Callable[[], beam.Pipeline], root: str, log=print) -> tuple[dict, list]:
+    """Run (or reuse) every stage, then the final write job into ``root``; return resume facts and the job results.
+
+    Stage outputs stay under ``OUT/_stages`` (not ``root``): they outlive a failed run, which is their point.
+    """
     stages = plan(cfg)
     results, facts = [], []
     previous = None
@@ -133,7 +136,7 @@ def run_stages(cfg: RunConfig, new_pipeline: Callable[[], beam.Pipeline], log=pr
     rejected = [pipeline | f"ReadRejected[{s.label}]" >> ReadStaged(s.path(REJECTED_DIR)) for s in stages]
     ledger = [pipeline | f"ReadLedger[{s.label}]" >> beam.io.ReadFromText(s.path(LEDGER)) for s in stages]
     stats = [pipeline | f"ReadStats[{s.label}]" >> beam.io.ReadFromText(s.path(STATS)) for s in stages]
-    write_outputs(docs, rejected, ledger, stats, cfg)
+    write_outputs(docs, rejected, ledger, stats, cfg, root)
     final = pipeline.run()
     final.wait_until_finish()
     results.append(final)

@@ -12,6 +12,7 @@ from pipelines.build import OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
 from transforms.dataset_card import render_card
+from transforms.dataset_dir import check_replaceable, commit, new_staging, recover
 from transforms.ledger import build_ledger, fold_stats, input_records, ledger_violations
 from transforms.manifest import (
     MANIFEST,
@@ -113,11 +114,6 @@ def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str
     return problems
 
 
-def _clear(directory: str) -> None:
-    if FileSystems.exists(directory):
-        FileSystems.delete([directory])
-
-
 def _read_lines(path: str) -> list[str]:
     if not FileSystems.exists(path):
         return []
@@ -147,19 +143,44 @@ def _sum_counters(parts: list[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: bool = False) -> dict:
+def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: bool = False,
+        overwrite: bool = False) -> dict:
     """Run the pipeline; return the manifest. Raises LedgerError if accounting fails.
 
-    With ``resume``, each stage is its own job whose output is materialized and
-    reused by a rerun (``pipelines.resume``).
+    The output directory is replaced only by a finished run whose ledger
+    balances, and only with ``overwrite`` when it already holds a dataset
+    (``transforms.dataset_dir``). With ``resume``, each stage is its own job
+    whose output is materialized and reused by a rerun (``pipelines.resume``).
     """
     runner = runner_name(cfg, beam_args)
     preflight(cfg, runner)
-    layout = OutputLayout(cfg.output.dir)
-    for directory in (layout.data, layout.rejected, layout.work):
-        _clear(directory)
-    FileSystems.mkdirs(layout.data) if not FileSystems.exists(layout.data) else None
+    root = cfg.output.dir
+    if FileSystems.exists(root):
+        recover(root, log)
+        check_replaceable(root, overwrite)
+    else:
+        FileSystems.mkdirs(root)
+    staging = new_staging(root)
+    try:
+        manifest = _run_into(cfg, staging, beam_args or [], log, resume, runner)
+    except LedgerError as exc:
+        raise LedgerError(f"{exc}; nothing in {root} was replaced, the output is kept for inspection in "
+                          f"{staging} (the next run removes it)") from None
+    except BaseException:  # failed or interrupted: leave nothing half-written behind
+        FileSystems.delete([staging]) if FileSystems.exists(staging) else None
+        raise
+    commit(staging, root)
+    totals = manifest["totals"]
+    log(
+        f"[corpusmill] done in {manifest['timings']['pipeline_seconds']:.1f}s: {totals['input_records']:,} records in, "
+        f"{totals['kept_rows']:,} kept in {len(manifest['shards'])} shard(s), {totals['rejected_rows']:,} rejected"
+    )
+    return manifest
 
+
+def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: bool, runner: str) -> dict:
+    """Run the pipeline writing under ``staging``; write card, report and (last) manifest there."""
+    layout = OutputLayout(staging)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     log(f"[corpusmill] running {len(cfg.stage_entries())} stage(s) on {runner} → {cfg.output.dir}")
@@ -167,10 +188,11 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
     if resume:
         from pipelines.resume import run_stages
 
-        resumed, results = run_stages(cfg, lambda: beam.Pipeline(options=pipeline_options(cfg, beam_args or [])), log)
+        resumed, results = run_stages(cfg, lambda: beam.Pipeline(options=pipeline_options(cfg, beam_args)),
+                                      staging, log)
     else:
-        pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args or []))
-        build_pipeline(pipeline, cfg)
+        pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args))
+        build_pipeline(pipeline, cfg, staging)
         results = [pipeline.run()]
     for result in results:
         state = result.wait_until_finish()
@@ -180,12 +202,13 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
 
     ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg), [s.label for s in cfg.sources])
     stats = fold_stats(_read_lines(layout.stats))
+    FileSystems.delete([layout.work])
     shards = list_parquet(layout.data)
     if not shards:  # an empty result is still a loadable dataset
         path = FileSystems.join(layout.data, shard_name(0, 1))
         write_file(path, parquet_bytes([], DOCUMENT_SCHEMA, cfg.output.row_group_rows, cfg.output.zstd_level))
         shards = [path]
-    root = cfg.output.dir.rstrip("/") + "/"
+    root = staging.rstrip("/") + "/"
     shard_info = [describe_file(p, root) for p in shards]
     rejected_info = [describe_file(p, root) for p in list_parquet(layout.rejected)]
     kept_rows = sum(s["rows"] for s in shard_info)
@@ -226,15 +249,10 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
     }
     if resumed is not None:
         manifest["resume"] = resumed
-    write_json(FileSystems.join(cfg.output.dir, MANIFEST), manifest)
-    with FileSystems.create(FileSystems.join(cfg.output.dir, "README.md"), mime_type="text/markdown") as fh:
+    with FileSystems.create(FileSystems.join(staging, "README.md"), mime_type="text/markdown") as fh:
         fh.write(render_card(manifest).encode("utf-8"))
-    write_report(cfg.output.dir, manifest)
-    _clear(layout.work)
+    write_report(staging, manifest)
+    write_json(FileSystems.join(staging, MANIFEST), manifest)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))
-    log(
-        f"[corpusmill] done in {wall:.1f}s: {manifest['totals']['input_records']:,} records in, "
-        f"{kept_rows:,} kept in {len(shard_info)} shard(s), {rejected_rows:,} rejected"
-    )
     return manifest

@@ -44,7 +44,7 @@ def test_example_config_builds_without_opening_remote_models(tmp_path):
     cfg = load_config(str(EXAMPLE), output_dir=str(tmp_path))
     assert [e.label for e in cfg.stage_entries()] == STAGES[1:]
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    build_pipeline(pipeline, cfg)  # raises if any stage reads gs://BUCKET/... while building
+    build_pipeline(pipeline, cfg, cfg.output.dir)  # raises if any stage reads gs://BUCKET/... while building
     labels = _top_level_labels(pipeline.to_runner_api())
     assert set(STAGES) <= set(labels)
 
@@ -60,7 +60,7 @@ def test_full_config_translates_to_a_dataflow_job():
         "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver",
     ])
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, cfg)
+    build_pipeline(pipeline, cfg, cfg.output.dir)
     result = pipeline.run()
     proto = pipeline.runner.proto_pipeline
     labels = _top_level_labels(proto)

@@ -32,6 +32,7 @@ class Dropped:
 class Quarantined:
     doc: dict
     error: str
+    kept_id: str | None = None  # the document that won a collision (``duplicate_id``)
 
 
 Outcome = Union[Kept, Dropped, Quarantined]
@@ -60,7 +61,8 @@ def mark_rejected(outcome: Outcome, stage: str) -> dict:
             "kept_id": outcome.kept_id,
         }
     else:
-        doc["_reject"] = {"stage": stage, "outcome": QUARANTINED, "error": outcome.error}
+        doc["_reject"] = {"stage": stage, "outcome": QUARANTINED, "error": outcome.error,
+                          "kept_id": outcome.kept_id}
     return doc
 
 

@@ -7,7 +7,9 @@ into the ledger; the sinks write kept and rejected rows.
 """
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from typing import Any
 
 import apache_beam as beam
@@ -50,16 +52,32 @@ class _Progress:
 
 
 class _SharedProcessor:
-    """Weak-referenceable holder so ``Shared`` can hand one loaded processor to all DoFns."""
+    """One loaded processor per worker process, shared by every DoFn instance of a stage.
+
+    ``Shared`` hands the same holder to every instance whose tag matches; the
+    instances count themselves in and out, and the last one out tears the
+    processor down (a later instance sets it up again).
+    """
 
     def __init__(self, processor: DocProcessor):
         self.processor = processor
-        self.closed = False
+        self.users = 0
+        self.loaded = False
+        self._lock = threading.Lock()
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.processor.teardown()
+    def enter(self) -> None:
+        with self._lock:
+            if not self.loaded:
+                self.processor.setup()
+                self.loaded = True
+            self.users += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0 and self.loaded:
+                self.loaded = False
+                self.processor.teardown()
 
 
 class StageCounters:
@@ -99,13 +117,13 @@ class _DocStageFn(beam.DoFn):
         self._template = processor
         self._batched = batched
         self._shared = Shared()
+        # Fixed here, when the transform is built, so every unpickled copy of this DoFn
+        # in a worker asks ``Shared`` for the same object (RunInference does the same).
+        self._tag = f"{label}:{uuid.uuid4().hex}"
 
     def setup(self):
-        def load():
-            self._template.setup()
-            return _SharedProcessor(self._template)
-
-        self._holder = self._shared.acquire(load, tag=f"{self._label}:{id(self._shared)}")
+        self._holder = self._shared.acquire(lambda: _SharedProcessor(self._template), tag=self._tag)
+        self._holder.enter()
         self._counters = StageCounters(self._label)
         self._progress = _Progress(self._label)
 
@@ -119,11 +137,10 @@ class _DocStageFn(beam.DoFn):
         self._progress.tick(len(docs))
 
     def teardown(self):
-        # Workers tear DoFns down when they are done with them; the first teardown
-        # releases the shared processor (e.g. stops an LLM engine's processes).
         holder = getattr(self, "_holder", None)
         if holder is not None:
-            holder.close()
+            self._holder = None
+            holder.exit()
 
 
 class ApplyDocStage(beam.PTransform):

@@ -1,0 +1,28 @@
+"""The ``normalize`` stage as Beam runs it: raw records → documents, then one document per id.
+
+One ledger entry covers both halves: a record that is not a document and a
+document whose id another one already holds are both normalize's rejections.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
+from transforms.stage import ApplyDocStage
+from transforms.unique_ids import EnforceUniqueIds
+
+
+class NormalizeStage(beam.PTransform):
+    def __init__(self, label: str, normalizer: DocProcessor):
+        super().__init__(label)
+        self._stage_label = label
+        self._normalizer = normalizer
+
+    def expand(self, records):
+        made = records | "Documents" >> ApplyDocStage(self._stage_label, self._normalizer)
+        unique = made[KEPT] | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
+        return {
+            KEPT: unique[KEPT],
+            DROPPED: (made[DROPPED], unique[DROPPED]) | "Dropped" >> beam.Flatten(),
+            QUARANTINED: (made[QUARANTINED], unique[QUARANTINED]) | "Quarantined" >> beam.Flatten(),
+        }
