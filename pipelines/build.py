@@ -16,11 +16,10 @@ from pipelines.sources import SOURCES, SourceContext, as_raw_record
 from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
 from transforms.ledger import IN, CountStage, ledger_line
-from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, Normalizer
+from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, Normalizer, NormalizeStage
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
 from transforms.readers import ReadInputs
-from transforms.stage import ApplyDocStage
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
@@ -115,7 +114,7 @@ def read_raw(pipeline: beam.Pipeline, cfg: RunConfig) -> tuple[beam.PCollection,
 
 def stage_steps(cfg: RunConfig) -> list[tuple[str, Callable[[], beam.PTransform]]]:
     """``(label, make transform)`` for every stage in run order, normalize first."""
-    steps = [(NORMALIZE, lambda: ApplyDocStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
+    steps = [(NORMALIZE, lambda: NormalizeStage(_MultiInputNormalizer(normalize_settings(cfg))))]
     for entry in cfg.stage_entries():
         ctx = StageContext(
             label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir

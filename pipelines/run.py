@@ -21,6 +21,7 @@ from transforms.manifest import (
     package_versions,
     write_json,
 )
+from transforms.normalize import input_fault_warnings
 from transforms.parquet_sink import parquet_bytes, shard_name, write_file
 from transforms.report import write_report
 
@@ -231,6 +232,8 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
         fh.write(render_card(manifest).encode("utf-8"))
     write_report(cfg.output.dir, manifest)
     _clear(layout.work)
+    for line in input_fault_warnings(stats):
+        log(line)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))
     log(
