@@ -1,6 +1,6 @@
 import io
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transforms.readers import iter_lines, pattern_base, relative_origin
@@ -67,6 +67,8 @@ from apache_beam.io import fileio  # noqa: E402
 from apache_beam.io.filesystem import FileMetadata  # noqa: E402
 
 from tests.conftest import SAMPLE_DIR  # noqa: E402
+from transforms.normalize import NormalizeSettings, Normalizer  # noqa: E402
+from transforms.outcomes import Dropped, Kept, Quarantined  # noqa: E402
 from transforms.readers import (  # noqa: E402
     CORRUPT_INPUT, JSONL, PARQUET, TEXT, TRUNCATED_INPUT, DecodedStream, SourceFile, _ReadFileFn,
 )
@@ -232,3 +234,42 @@ def test_corrupt_parquet_page_keeps_the_row_groups_before_it(tmp_path):
     assert [r["_record"] for r in records] == rows[:100]  # row groups 0 and 1
     info = fault["_input_fault"]
     assert info["reason"] == CORRUPT_INPUT and info["records_read"] == 100 and info["bytes_read"] == start
+
+
+# Every bundled compressed sample is one gzip member / zstd frame, so every strict prefix is a cut.
+_SAMPLES = {p.name: p for p in sorted(SAMPLE_DIR.glob("*.jsonl.zst")) + sorted(SAMPLE_DIR.glob("*.jsonl.gz"))}
+_NORMALIZER = Normalizer(NormalizeSettings())
+
+
+def _outcome(outcome) -> tuple:
+    return type(outcome).__name__, getattr(outcome, "reason", None) or getattr(outcome, "error", None) or outcome.doc["id"]
+
+
+@pytest.fixture(scope="module")
+def whole_sample_outcomes() -> dict[str, list[tuple]]:
+    outcomes = {}
+    for name, path in _SAMPLES.items():
+        records, fault = split_fault(read_file(path))
+        assert fault is None, name
+        outcomes[name] = [_outcome(_NORMALIZER.process(r)) for r in records]
+    return outcomes
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(_SAMPLES)).flatmap(
+    lambda name: st.tuples(st.just(name), st.integers(0, _SAMPLES[name].stat().st_size - 1))))
+def test_sample_files_cut_anywhere_give_one_truncation_and_balance(tmp_path_factory, whole_sample_outcomes, cut):
+    name, offset = cut
+    path = tmp_path_factory.mktemp("cut") / name
+    path.write_bytes(_SAMPLES[name].read_bytes()[:offset])
+    records = read_file(path)
+    body, fault = split_fault(records)
+    assert fault is not None
+    assert fault["_input_fault"]["reason"] == TRUNCATED_INPUT and fault["_input_fault"]["bytes_read"] == offset
+    outcomes = [_NORMALIZER.process(r) for r in records]
+    # the ledger of this file: one outcome per record read, the fault being one record
+    assert len(outcomes) == len(records) == fault["_input_fault"]["records_read"] + 1
+    assert sum(isinstance(o, (Kept, Dropped, Quarantined)) for o in outcomes) == len(records)
+    assert _outcome(outcomes[-1])[1].startswith("truncated_input: truncated after")
+    # the records before the cut decide exactly as in the whole file: no torn line shows up as malformed_json
+    assert [_outcome(o) for o in outcomes[:-1]] == whole_sample_outcomes[name][: len(body)]
