@@ -16,7 +16,7 @@ from pipelines.sources import SOURCES, SourceContext, as_raw_record
 from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
 from transforms.ledger import IN, CountStage, ledger_line
-from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, Normalizer, NormalizeStage
+from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, NormalizeStage, Normalizer
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
 from transforms.readers import ReadInputs

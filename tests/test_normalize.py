@@ -106,7 +106,7 @@ def test_input_fault_is_one_quarantined_row_with_its_numbers_and_a_console_line(
                          "_input_fault": bad}).error.startswith("corrupt_input: corrupt after 800 of 5,000 bytes")
     assert input_fault_warnings({"normalize": {"input_faults": [cut, bad]}}) == [
         "[corpusmill] warning: input a.jsonl.gz truncated after 1,234 of ? bytes (56 records read)",
-        "[corpusmill] warning: input b.jsonl.zst corrupt after 800 of 5,000 bytes (3 records read): "
-        "ZstdError: zstd decompressor error: Data corruption detected",
+        ("[corpusmill] warning: input b.jsonl.zst corrupt after 800 of 5,000 bytes (3 records read): "
+         "ZstdError: zstd decompressor error: Data corruption detected"),
     ]
     assert input_fault_warnings({"normalize": {}}) == input_fault_warnings({}) == []

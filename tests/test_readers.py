@@ -1,9 +1,37 @@
+import bz2
+import gzip
 import io
+import json
+import lzma
+import os
+import struct
+import zlib
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.readers import iter_lines, pattern_base, relative_origin
+from tests.conftest import SAMPLE_DIR
+from transforms.normalize import Normalizer, NormalizeSettings
+from transforms.outcomes import Dropped, Kept, Quarantined
+from transforms.readers import (
+    CORRUPT_INPUT,
+    JSONL,
+    PARQUET,
+    TEXT,
+    TRUNCATED_INPUT,
+    DecodedStream,
+    SourceFile,
+    _ReadFileFn,
+    iter_lines,
+    pattern_base,
+    relative_origin,
+)
 
 
 def lines_of(data: bytes, limit: int = 1 << 20):
@@ -50,28 +78,6 @@ def test_pattern_base_and_origin_names():
 
 
 # --- truncated and corrupt input -------------------------------------------------------------
-
-import bz2  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import lzma  # noqa: E402
-import os  # noqa: E402
-import struct  # noqa: E402
-import zlib  # noqa: E402
-
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import pytest  # noqa: E402
-import zstandard  # noqa: E402
-from apache_beam.io import fileio  # noqa: E402
-from apache_beam.io.filesystem import FileMetadata  # noqa: E402
-
-from tests.conftest import SAMPLE_DIR  # noqa: E402
-from transforms.normalize import NormalizeSettings, Normalizer  # noqa: E402
-from transforms.outcomes import Dropped, Kept, Quarantined  # noqa: E402
-from transforms.readers import (  # noqa: E402
-    CORRUPT_INPUT, JSONL, PARQUET, TEXT, TRUNCATED_INPUT, DecodedStream, SourceFile, _ReadFileFn,
-)
 
 # Real text, long enough for several zstd blocks (128 KiB each) and many gzip chunks: Shakespeare scenes.
 _SCENES = zstandard.ZstdDecompressor().decompressobj().decompress((SAMPLE_DIR / "shakespeare.jsonl.zst").read_bytes())

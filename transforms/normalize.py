@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from transforms.outcomes import QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined
+from transforms.outcomes import (
+    QUARANTINED,
+    DocProcessor,
+    Dropped,
+    Kept,
+    Outcome,
+    Quarantined,
+)
 from transforms.readers import TRUNCATED_INPUT
 from transforms.stage import ApplyDocStage
 from transforms.text_hash import content_id

@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.normalize import INPUT_FAULTS, STAGE as NORMALIZE
+from transforms.normalize import INPUT_FAULTS
+from transforms.normalize import STAGE as NORMALIZE
 
 REPORT_DIR = "report"
 INDEX = "index.html"
