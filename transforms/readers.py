@@ -57,7 +57,8 @@ _DECOMPRESSORS: dict[str, Callable[[], object]] = {
     CompressionTypes.LZMA: lzma.LZMADecompressor,
     CompressionTypes.ZSTD: lambda: zstandard.ZstdDecompressor(max_window_size=1 << 31).decompressobj(),
 }
-_DECODE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+# What the decompressors raise for bad data (bz2: OSError "Invalid data stream").
+_DECODE_ERRORS = (OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 
 
 def pattern_base(pattern: str) -> str:
@@ -113,6 +114,8 @@ def raw_record(origin_file: str, origin_line: int | None, **fields) -> dict:
 
 @dataclass(frozen=True)
 class Fault:
+    """Why a file's data ended early, and how many of its (compressed) bytes had been read."""
+
     reason: str  # TRUNCATED_INPUT | CORRUPT_INPUT
     detail: str
     bytes_read: int
