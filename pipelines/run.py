@@ -22,6 +22,7 @@ from transforms.manifest import (
     package_versions,
     write_json,
 )
+from transforms.normalize import input_fault_warnings
 from transforms.parquet_sink import parquet_bytes, shard_name, write_file
 from transforms.report import write_report
 
@@ -253,6 +254,8 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
         fh.write(render_card(manifest).encode("utf-8"))
     write_report(staging, manifest)
     write_json(FileSystems.join(staging, MANIFEST), manifest)
+    for line in input_fault_warnings(stats):
+        log(line)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))
     return manifest

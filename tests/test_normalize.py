@@ -82,3 +82,31 @@ def test_fuzz_any_json_value_gets_exactly_one_outcome(value):
     data = json.dumps({"text": value, "id": value}).encode()
     out = NORM.process(raw(data))
     assert isinstance(out, (Kept, Dropped, Quarantined))
+
+
+def test_input_fault_is_one_quarantined_row_with_its_numbers_and_a_console_line():
+    from schemas import rejected_to_row
+    from transforms.ledger import _reason_of
+    from transforms.normalize import input_fault_warnings
+    from transforms.outcomes import mark_rejected
+
+    cut = {"file": "a.jsonl.gz", "reason": "truncated_input", "bytes_read": 1234, "file_bytes": 1234,
+           "records_read": 56, "detail": "compressed stream ended before its end-of-stream marker"}
+    bad = {"file": "b.jsonl.zst", "reason": "corrupt_input", "bytes_read": 800, "file_bytes": 5000,
+           "records_read": 3, "detail": "ZstdError: zstd decompressor error: Data corruption detected"}
+    out = NORM.process({"origin_file": "a.jsonl.gz", "origin_line": None, "_raw": b'{"text": "to', "_input_fault": cut})
+    assert isinstance(out, Quarantined)
+    assert out.error == ("truncated_input: truncated after 1,234 of ? bytes (56 records read): "
+                         "compressed stream ended before its end-of-stream marker")
+    marked = mark_rejected(out, "normalize")
+    assert _reason_of(marked) == "truncated_input"  # the ledger's key
+    row = rejected_to_row(marked)
+    assert row["raw"] == b'{"text": "to' and json.loads(row["meta"]) == cut and row["origin_line"] is None
+    assert NORM.process({"origin_file": "b.jsonl.zst", "origin_line": None, "_raw": None,
+                         "_input_fault": bad}).error.startswith("corrupt_input: corrupt after 800 of 5,000 bytes")
+    assert input_fault_warnings({"normalize": {"input_faults": [cut, bad]}}) == [
+        "[corpusmill] warning: input a.jsonl.gz truncated after 1,234 of ? bytes (56 records read)",
+        ("[corpusmill] warning: input b.jsonl.zst corrupt after 800 of 5,000 bytes (3 records read): "
+         "ZstdError: zstd decompressor error: Data corruption detected"),
+    ]
+    assert input_fault_warnings({"normalize": {}}) == input_fault_warnings({}) == []

@@ -133,3 +133,73 @@ def test_fuzzed_input_never_crashes_and_balances(tmp_path_factory, lines):
     manifest = run_config(raw, tmp)
     assert manifest["ledger_problems"] == []
     assert manifest["ledger"][0]["in"] == len(lines)
+
+
+def test_cut_and_corrupt_inputs_are_one_quarantined_record_each_and_the_rest_is_kept(tmp_path):
+    """A .gz and a .zst cut short and a Parquet file with a corrupt page, in one FnApiRunner run."""
+    import gzip
+    import zlib
+
+    import zstandard
+
+    from pipelines.config import config_from_dict
+    from pipelines.run import run
+    from tests.conftest import SAMPLE_DIR
+
+    scenes = zstandard.ZstdDecompressor().decompressobj().decompress(
+        (SAMPLE_DIR / "shakespeare.jsonl.zst").read_bytes()).split(b"\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    gz = gzip.compress(b"".join(s + b"\n" for s in scenes[:30]), mtime=0)
+    zst = zstandard.ZstdCompressor(write_checksum=True).compress(b"".join(s + b"\n" for s in scenes[30:60]))
+    (src / "a.jsonl.gz").write_bytes(gz[: len(gz) // 2])
+    (src / "b.jsonl.zst").write_bytes(zst[: len(zst) * 4 // 5])
+    # what can still be decoded: its complete lines are the records kept, the rest is the torn line
+    available = {"a.jsonl.gz": zlib.decompressobj(31).decompress(gz[: len(gz) // 2]).split(b"\n"),
+                 "b.jsonl.zst": zstandard.ZstdDecompressor().decompressobj().decompress(zst[: len(zst) * 4 // 5]).split(b"\n")}
+    texts = [f"row {i}: " + json.loads(scenes[60 + i % 30])["text"][:2000] for i in range(150)]
+    pq.write_table(pa.table({"text": texts}), src / "c.parquet", row_group_size=50, write_page_checksum=True)
+    column = pq.ParquetFile(src / "c.parquet").metadata.row_group(2).column(0)
+    start = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
+    data = bytearray((src / "c.parquet").read_bytes())
+    data[start + column.total_compressed_size // 2] ^= 0x10
+    (src / "c.parquet").write_bytes(bytes(data))
+
+    raw = {"input": [{"paths": [str(src / "*.jsonl*")]}, {"paths": [str(src / "*.parquet")], "format": "parquet"}],
+           "output": {"dir": str(tmp_path / "out")}}
+    console: list[str] = []
+    manifest = run(config_from_dict(raw, str(tmp_path)), [], log=console.append)
+
+    kept_before = {name: len(lines) - 1 for name, lines in available.items()}
+    assert all(n > 0 for n in kept_before.values())
+    [normalize] = manifest["ledger"]
+    assert manifest["ledger_problems"] == [] and manifest["status"] == "ok"
+    assert normalize["errors"] == {"corrupt_input": 1, "truncated_input": 2}
+    assert normalize["in"] == sum(kept_before.values()) + 100 + 3
+    assert normalize["kept"] == sum(kept_before.values()) + 100 and normalize["dropped"] == 0
+
+    kept = pq.read_table(tmp_path / "out" / "data", columns=["origin_file", "text"]).to_pylist()
+    by_file = {name: sorted(r["text"] for r in kept if r["origin_file"] == name) for name in ("a.jsonl.gz", "b.jsonl.zst", "c.parquet")}
+    for name, lines in available.items():
+        assert by_file[name] == sorted(json.loads(line)["text"] for line in lines[:-1])
+    assert by_file["c.parquet"] == sorted(texts[:100])
+
+    rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    faults = sorted((r["origin_file"], r["reject_error"].split(":")[0], r["raw"]) for r in rejected)
+    assert faults == [("a.jsonl.gz", "truncated_input", available["a.jsonl.gz"][-1] or None),
+                      ("b.jsonl.zst", "truncated_input", available["b.jsonl.zst"][-1] or None),
+                      ("c.parquet", "corrupt_input", None)]
+
+    stats = manifest["stage_stats"]["normalize"]["input_faults"]
+    assert [(f["file"], f["reason"], f["records_read"]) for f in stats] == [
+        ("a.jsonl.gz", "truncated_input", kept_before["a.jsonl.gz"]),
+        ("b.jsonl.zst", "truncated_input", kept_before["b.jsonl.zst"]),
+        ("c.parquet", "corrupt_input", 100)]
+    warnings = [line for line in console if "warning: input" in line]
+    assert warnings == [
+        f"[corpusmill] warning: input a.jsonl.gz truncated after {len(gz) // 2:,} of ? bytes ({kept_before['a.jsonl.gz']} records read)",
+        f"[corpusmill] warning: input b.jsonl.zst truncated after {len(zst) * 4 // 5:,} of ? bytes ({kept_before['b.jsonl.zst']} records read)",
+        f"[corpusmill] warning: input c.parquet corrupt after {start:,} of {len(data):,} bytes (100 records read): "
+        + stats[2]["detail"]]
+    page = (tmp_path / "out" / "report" / "index.html").read_text()
+    assert "Input faults" in page and all(name in page for name in ("a.jsonl.gz", "b.jsonl.zst", "c.parquet"))

@@ -78,3 +78,15 @@ def test_rejected_rows_count_toward_the_sample_only_when_scored(tmp_path):
                           scored_only=True)
     assert scored == {"quality_score": [0.2, None], "perplexity": [300.0, 412.0]}
     assert read_columns(str(tmp_path), ["r.parquet"], max_rows=2, wanted=("perplexity",)) == {"perplexity": [None, 300.0]}
+
+
+def test_input_faults_get_a_section_only_when_there_are_some():
+    from transforms.report import render_html
+
+    fault = {"file": "a<1>.jsonl.gz", "reason": "truncated_input", "bytes_read": 48331, "file_bytes": 48331,
+             "records_read": 56, "detail": "compressed stream ended before its end-of-stream marker"}
+    page = render_html({"stage_stats": {"normalize": {"input_faults": [fault]}}}, [], 0)
+    assert "<h2>Input faults</h2>" in page
+    assert ("<tr><td>a&lt;1&gt;.jsonl.gz</td><td>truncated_input</td><td>48,331</td><td>48,331</td><td>56</td>"
+            "<td>compressed stream ended before its end-of-stream marker</td></tr>") in page
+    assert "Input faults" not in render_html({"stage_stats": {"normalize": {}}}, [], 0)

@@ -5,6 +5,11 @@ unreadable file / undecodable bytes / malformed JSON / wrong types → quarantin
 (with file and line); empty → drop ``empty``; too large → drop ``oversized``.
 Kept text is Unicode-normalized (NFC) and gets a content-hash id if the source
 gave none.
+
+A truncated or corrupt input file arrives as one file-level raw record
+(``_input_fault``) and is quarantined as ``truncated_input`` / ``corrupt_input``;
+``transforms.normalize_stage`` also reports these files as the statistic ``input_faults``,
+which the manifest, the report and the console (``input_fault_warnings``) show.
 """
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, Quarantined
+from transforms.readers import TRUNCATED_INPUT
 from transforms.text_hash import content_id
 
 STAGE = "normalize"
+INPUT_FAULTS = "input_faults"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Normalizer(DocProcessor):
         rejected = {**origin, "_raw": data}
         if "_read_error" in raw:
             return Quarantined(rejected, f"read_error: {raw['_read_error']}")
+        if "_input_fault" in raw:
+            return _input_fault(raw["_input_fault"], rejected)
         if raw.get("_truncated"):
             return Dropped(rejected, "oversized")
         if "_record" in raw:
@@ -128,3 +137,32 @@ class Normalizer(DocProcessor):
         if not doc.get("id"):
             doc["id"] = content_id(text)
         return Kept(doc)
+
+
+def describe_fault(fault: dict, detail: bool = False) -> str:
+    """``truncated after 1,234 of ? bytes (56 records read)`` (a cut file's intended size is unknown);
+    the decoder's message follows for corruption, or when ``detail``."""
+    records = f"({fault['records_read']:,} records read)"
+    if fault["reason"] == TRUNCATED_INPUT:
+        text = f"truncated after {fault['bytes_read']:,} of ? bytes {records}"
+    else:
+        total = "?" if fault["file_bytes"] is None else f"{fault['file_bytes']:,}"
+        text = f"corrupt after {fault['bytes_read']:,} of {total} bytes {records}"
+    return f"{text}: {fault['detail']}" if detail or fault["reason"] != TRUNCATED_INPUT else text
+
+
+def _input_fault(fault: dict, rejected: dict) -> Quarantined:
+    """The file-level record of a cut or corrupt file; its numbers also go to ``meta`` (queryable in
+    the rejected rows) and ``_input_fault`` (for the ``input_faults`` statistic)."""
+    row = {**rejected, "meta": json.dumps(fault, sort_keys=True), "_input_fault": fault}
+    return Quarantined(row, f"{fault['reason']}: {describe_fault(fault, detail=True)}")
+
+
+def fault_stat(faults: list[dict]) -> list:
+    return [(INPUT_FAULTS, sorted(faults, key=lambda f: (f["file"], f["reason"])))] if faults else []
+
+
+def input_fault_warnings(stage_stats: dict) -> list[str]:
+    """One console line per cut or corrupt input file, from the manifest's ``stage_stats``."""
+    faults = stage_stats.get(STAGE, {}).get(INPUT_FAULTS, [])
+    return [f"[corpusmill] warning: input {f['file']} {describe_fault(f)}" for f in faults]

@@ -2,11 +2,13 @@
 
 One ledger entry covers both halves: a record that is not a document and a
 document whose id another one already holds are both normalize's rejections.
+Cut or corrupt input files are also reported as the statistic ``input_faults``.
 """
 from __future__ import annotations
 
 import apache_beam as beam
 
+from transforms.normalize import fault_stat
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.stage import ApplyDocStage
 from transforms.unique_ids import EnforceUniqueIds
@@ -21,7 +23,14 @@ class NormalizeStage(beam.PTransform):
     def expand(self, records):
         made = records | "Documents" >> ApplyDocStage(self._stage_label, self._normalizer)
         unique = made[KEPT] | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
+        stats = (
+            made[QUARANTINED]
+            | "InputFaults" >> beam.FlatMap(lambda d: [d["_input_fault"]] if "_input_fault" in d else [])
+            | "AllInputFaults" >> beam.combiners.ToList()
+            | "InputFaultsStat" >> beam.FlatMap(fault_stat)
+        )
         return {
+            "stats": stats,
             KEPT: unique[KEPT],
             DROPPED: (made[DROPPED], unique[DROPPED]) | "Dropped" >> beam.Flatten(),
             QUARANTINED: (made[QUARANTINED], unique[QUARANTINED]) | "Quarantined" >> beam.Flatten(),

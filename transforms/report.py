@@ -28,6 +28,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.normalize import INPUT_FAULTS
+from transforms.normalize import STAGE as NORMALIZE
+
 REPORT_DIR = "report"
 INDEX = "index.html"
 MAX_ROWS = 200_000
@@ -371,6 +374,25 @@ def _ledger_rows(ledger: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _input_faults_html(stage_stats: dict) -> str:
+    """Input files cut short or holding bad data (``normalize``'s ``input_faults``); empty when none."""
+    faults = stage_stats.get(NORMALIZE, {}).get(INPUT_FAULTS, [])
+    if not faults:
+        return ""
+    rows = "\n".join(
+        f"<tr><td>{html.escape(f['file'])}</td><td>{html.escape(f['reason'])}</td><td>{f['bytes_read']:,}</td>"
+        f"<td>{'' if f['file_bytes'] is None else format(f['file_bytes'], ',')}</td><td>{f['records_read']:,}</td>"
+        f"<td>{html.escape(f['detail'])}</td></tr>"
+        for f in faults
+    )
+    return f"""<h2>Input faults</h2>
+<p>Input files that were cut short (<code>truncated_input</code>) or hold bad data (<code>corrupt_input</code>).
+The records read before the fault went on through the pipeline; each file is one quarantined row in rejected/.</p>
+<table><tr><th>file</th><th>reason</th><th>bytes read</th><th>file bytes</th><th>records read</th><th>detail</th></tr>
+{rows}
+</table>"""
+
+
 def render_html(manifest: dict, figures: list[Figure], sampled_rows: int) -> str:
     totals = manifest.get("totals", {})
     figure_html = "\n".join(
@@ -402,6 +424,7 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 <table><tr><th>stage</th><th>in</th><th>kept</th><th>dropped</th><th>quarantined</th><th>reasons</th></tr>
 {_ledger_rows(manifest.get('ledger', []))}
 </table>
+{_input_faults_html(manifest.get('stage_stats', {}))}
 <h2>Plots</h2>
 <p>Distributions over {sampled_rows:,} kept rows; the score plots also show the rejected rows that were scored.</p>
 {figure_html}
