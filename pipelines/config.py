@@ -13,9 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.stages import PLANNED, REGISTRY
-
-REMOTE_PREFIXES = ("gs://", "s3://", "hdfs://", "http://", "https://", "azfs://")
-
+from transforms.paths import resolve_path
 
 class ConfigError(Exception):
     """A config that cannot run; the message lists every problem, one per line."""
@@ -181,17 +179,6 @@ def _renumber_inputs(errors: list, positions: list[int]) -> list:
         if len(loc) > 1 and loc[0] == "input" and isinstance(loc[1], int) and loc[1] < len(positions):
             err["loc"] = ("input", positions[loc[1]], *loc[2:])
     return errors
-
-
-def _is_remote(path: str) -> bool:
-    return path.startswith(REMOTE_PREFIXES)
-
-
-def resolve_path(path: str, base_dir: str) -> str:
-    """Relative paths in a config file are relative to that file's directory."""
-    if _is_remote(path) or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base_dir, path))
 
 
 def apply_override(raw: dict, assignment: str) -> None:

@@ -101,7 +101,7 @@ def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
 
 
 def _model_path(path: str | None, ctx: StageContext) -> str | None:
-    from pipelines.config import resolve_path
+    from transforms.paths import resolve_path
 
     return resolve_path(path, ctx.config_dir) if path else None
 

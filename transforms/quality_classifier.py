@@ -177,7 +177,7 @@ def train_quality_model(cfg: TrainQualityConfig, log=print) -> dict:
 
     import fasttext
 
-    from pipelines.config import resolve_path
+    from transforms.paths import resolve_path
 
     def texts_of(sources):
         out = []
