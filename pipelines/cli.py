@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # engine start-up chatter; --debug shows it
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar per worker
     # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C, so exit handlers
     # run and stop model engines instead of leaving them behind.
     signal.signal(signal.SIGTERM, _interrupt)
