@@ -54,6 +54,7 @@ class QuietWorkersFnApiRunner(FnApiRunner):
 
 
 def new_pipeline(cfg: RunConfig, beam_args: list[str]) -> beam.Pipeline:
+    """The run's Beam pipeline; on FnApiRunner the runner above, so local worker processes stay quiet."""
     options = pipeline_options(cfg, beam_args)
     if runner_name(cfg, beam_args) == "FnApiRunner":
         return beam.Pipeline(runner=QuietWorkersFnApiRunner(), options=options)
