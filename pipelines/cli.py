@@ -30,6 +30,11 @@ class _QuietImportNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+# On the root logger itself, not on handlers: Beam logs this on root when first
+# imported, whenever that is. SDK worker processes get the same in pipelines.worker.
+logging.getLogger().addFilter(_QuietImportNoise())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpusmill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and Beam logs")
@@ -64,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     prepare = models_sub.add_parser("prepare", help="convert a bundled GGUF model to an HF directory (offline, once)")
     prepare.add_argument("--name", default="smollm2-135m-instruct")
-    prepare.add_argument("--dest", help="output directory (default: $CORPUSMILL_MODELS/NAME or models/NAME)")
+    prepare.add_argument("--dest", help="output directory (default: NAME under $CORPUSMILL_MODELS, the checkout's "
+                         "models/, or ~/.cache/corpusmill/models for an installed copy)")
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -191,11 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     beam_args = unknown + beam_args
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_QuietImportNoise())
     if not args.debug:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # engine start-up chatter; --debug shows it
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar per worker
     # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C, so exit handlers
     # run and stop model engines instead of leaving them behind.
     signal.signal(signal.SIGTERM, _interrupt)

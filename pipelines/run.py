@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines.build import OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
@@ -39,6 +42,25 @@ def pipeline_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
         else:
             flags.append(f"--{key}={value}")
     return PipelineOptions(flags + list(beam_args))
+
+
+class QuietWorkersFnApiRunner(FnApiRunner):
+    """FnApiRunner whose ``multi_processing`` workers start as ``pipelines.worker`` (quiet stderr, see there)."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        beam_worker = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode()
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.SUBPROCESS_SDK and environment.payload == beam_worker:
+                environment.payload = f"{sys.executable} -m pipelines.worker".encode()
+        return super().run_via_runner_api(pipeline_proto, options)
+
+
+def new_pipeline(cfg: RunConfig, beam_args: list[str]) -> beam.Pipeline:
+    """The run's Beam pipeline; on FnApiRunner the runner above, so local worker processes stay quiet."""
+    options = pipeline_options(cfg, beam_args)
+    if runner_name(cfg, beam_args) == "FnApiRunner":
+        return beam.Pipeline(runner=QuietWorkersFnApiRunner(), options=options)
+    return beam.Pipeline(options=options)
 
 
 # Runners whose workers are other machines: paths on this machine's disk do not exist there.
@@ -189,10 +211,9 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
     if resume:
         from pipelines.resume import run_stages
 
-        resumed, results = run_stages(cfg, lambda: beam.Pipeline(options=pipeline_options(cfg, beam_args)),
-                                      staging, log)
+        resumed, results = run_stages(cfg, lambda: new_pipeline(cfg, beam_args), staging, log)
     else:
-        pipeline = beam.Pipeline(options=pipeline_options(cfg, beam_args))
+        pipeline = new_pipeline(cfg, beam_args)
         build_pipeline(pipeline, cfg, staging)
         results = [pipeline.run()]
     for result in results:

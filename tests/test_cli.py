@@ -77,3 +77,20 @@ def test_run_with_overrides_then_inspect(tmp_path, stdlib_docs):
     as_json = json.loads(corpusmill("inspect", str(tmp_path / "o2"), "--json").stdout)
     assert as_json["totals"]["kept_rows"] == 12
     assert not Path(tmp_path / "out").exists()
+
+
+def test_console_script_prints_nothing_on_stderr_for_help_and_validate(tmp_path):
+    """Beam logs a warning on import (apitools); the console must not show it, whatever imports Beam first."""
+    script = Path(sys.executable).parent / "corpusmill"  # the [project.scripts] entry point, as installed
+    model = tmp_path / "q.bin"
+    model.write_bytes(b"a model file")  # validate checks that it exists; nothing loads it
+    runs = [
+        [script, "--help"],
+        [script, "validate", REPO / "configs" / "icp.yaml"],
+        [script, "validate", REPO / "configs" / "demo.yaml", "--set", f"stages.quality_classifier.model_path={model}"],
+    ]
+    for args in runs:
+        result = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", args
+        assert result.stdout

@@ -16,6 +16,7 @@ from importlib import metadata
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.checkout import checkout_root
 
 MANIFEST = "manifest.json"
 PACKAGES = (
@@ -70,20 +71,30 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The checkout's commit (``+dirty`` with local changes); None for an installed copy.
+
+    Only a corpusmill checkout that is its own git work tree counts: site-packages
+    (or an unpacked sdist) inside some other repository must not report that one's commit.
+    """
+    root = checkout_root()
+    if root is None:
+        return None
     try:
-        out = subprocess.run(
-            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        top = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True, text=True, timeout=10
         )
-    except (OSError, subprocess.SubprocessError):
+        if top.returncode != 0:
+            return None
+        toplevel, commit = top.stdout.splitlines()
+        if os.path.realpath(toplevel) != str(root):
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=10,
-    )
-    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    return commit + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def read_manifest(root: str) -> dict:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build data/tinystories/vocabulary.json: ~1500 simple English words split into nouns, verbs, adjectives.
+"""Build transforms/tinystories/vocabulary.json (package data): ~1500 simple English words split into nouns, verbs, adjectives.
 
 Rerun from the repo root (offline; needs the `wordfreq` and `lemminflect` packages):
 
@@ -26,7 +26,8 @@ import lemminflect
 import wordfreq
 from spacy.lang.en.stop_words import STOP_WORDS
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vocabulary.json")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(REPO, "transforms", "tinystories", "vocabulary.json")  # shipped in the package
 TARGET = {"noun": 750, "verb": 400, "adjective": 350}
 CANDIDATES = 20000
 MIN_LEN, MAX_LEN = 3, 7

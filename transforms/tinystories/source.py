@@ -45,7 +45,7 @@ class TinyStoriesConfig(BaseModel):
     count: int = Field(gt=0, description="number of prompts (stories attempted)")
     seed: int | None = Field(None, description="prompt seed; default: the run's seed")
     source: str = "tinystories"
-    vocabulary: str | None = Field(None, description="vocabulary JSON; default data/tinystories/vocabulary.json")
+    vocabulary: str | None = Field(None, description="vocabulary JSON; default the packaged transforms/tinystories/vocabulary.json")
     generator: BackendConfig = Field(default_factory=BackendConfig)
     max_tokens: int = Field(900, ge=16)
     end_marker: str | None = Field(END_MARKER, description="asked for at the story's end and used as a stop string")

@@ -1,11 +1,13 @@
-"""The word lists stories are built around (data/tinystories/vocabulary.json, see its README)."""
+"""The word lists stories are built around (vocabulary.json beside this module; data/tinystories/README.md)."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "tinystories" / "vocabulary.json"
+# Package data, so an installed copy (a wheel, a Dataflow worker's sdist) finds it too.
+DEFAULT_RESOURCE = resources.files(__package__) / "vocabulary.json"
 
 
 @dataclass(frozen=True)
@@ -21,14 +23,15 @@ class Vocabulary:
 
 def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
     """Read the JSON lists; a missing or empty part of speech is an error, not a silent default."""
-    with open(path or DEFAULT_PATH, encoding="utf-8") as fh:
+    source = path or DEFAULT_RESOURCE
+    with (open(path, encoding="utf-8") if path else source.open(encoding="utf-8")) as fh:
         data = json.load(fh)
     parts = {}
     for key in ("verb", "noun", "adjective"):
         words = data.get(key)
         if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
-            raise ValueError(f"{path or DEFAULT_PATH}: {key!r} must be a non-empty list of words")
+            raise ValueError(f"{source}: {key!r} must be a non-empty list of words")
         if len(set(words)) != len(words):
-            raise ValueError(f"{path or DEFAULT_PATH}: {key!r} has repeated words")
+            raise ValueError(f"{source}: {key!r} has repeated words")
         parts[key] = tuple(words)
     return Vocabulary(parts["verb"], parts["noun"], parts["adjective"])
