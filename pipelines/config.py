@@ -90,7 +90,8 @@ def _format_loc(loc) -> str:
     return out
 
 
-def _describe(errors, prefix: str = "") -> list[str]:
+def describe_errors(errors, prefix: str = "") -> list[str]:
+    """pydantic errors as ``key.path: what was expected`` lines (the CLI prints them too)."""
     lines = []
     for err in errors:
         key = _format_loc(tuple(err["loc"]))
@@ -131,7 +132,7 @@ def _validate_stages(raw_stages: Any) -> tuple[list[StageEntry], list[str]]:
         try:
             cfg = REGISTRY[name].config_model.model_validate(params or {})
         except ValidationError as exc:
-            problems.extend(_describe(exc.errors(), f"{where}.{name}"))
+            problems.extend(describe_errors(exc.errors(), f"{where}.{name}"))
             continue
         seen[name] = seen.get(name, 0) + 1
         label = name if seen[name] == 1 else f"{name}#{seen[name]}"
@@ -166,7 +167,7 @@ def _validate_sources(raw: dict) -> tuple[list, list[int], list[str]]:
         try:
             cfg = SOURCES[kind].config_model.model_validate(item)
         except ValidationError as exc:
-            problems.extend(_describe(exc.errors(), where))
+            problems.extend(describe_errors(exc.errors(), where))
             continue
         seen[kind] = seen.get(kind, 0) + 1
         label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
@@ -183,13 +184,14 @@ def _renumber_inputs(errors: list, positions: list[int]) -> list:
     return errors
 
 
-def _is_remote(path: str) -> bool:
+def is_remote(path: str) -> bool:
+    """A Beam filesystem URL (gs://, s3://, ...), which is never resolved against the config's folder."""
     return path.startswith(REMOTE_PREFIXES)
 
 
 def resolve_path(path: str, base_dir: str) -> str:
     """Relative paths in a config file are relative to that file's directory."""
-    if _is_remote(path) or os.path.isabs(path):
+    if is_remote(path) or os.path.isabs(path):
         return path
     return os.path.normpath(os.path.join(base_dir, path))
 
@@ -270,7 +272,7 @@ def config_from_dict(
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = _describe(_renumber_inputs(exc.errors(), positions)) + problems
+        problems = describe_errors(_renumber_inputs(exc.errors(), positions)) + problems
         cfg = None
     if cfg is not None and not cfg.input and not sources and not problems and not input_paths:
         problems.append("input: expected at least one input (paths) or source (kind)")

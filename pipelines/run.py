@@ -54,13 +54,13 @@ def runner_name(cfg: RunConfig, beam_args: list[str] | None = None) -> str:
 
 def _local_paths_for_remote_workers(cfg: RunConfig, runner: str) -> list[str]:
     """Input and output paths a Dataflow job could not use: they name this machine's disk."""
-    from pipelines.config import _is_remote
+    from pipelines.config import is_remote
 
     if runner not in _REMOTE_WORKER_RUNNERS:
         return []
     where = f"{runner} workers cannot read or write this machine's disk; use a gs:// path"
-    problems = [f"input path {p}: a local path; {where}" for spec in cfg.input for p in spec.paths if not _is_remote(p)]
-    if not _is_remote(cfg.output.dir):
+    problems = [f"input path {p}: a local path; {where}" for spec in cfg.input for p in spec.paths if not is_remote(p)]
+    if not is_remote(cfg.output.dir):
         problems.append(f"output.dir {cfg.output.dir}: a local path; {where}")
     return problems
 
@@ -96,14 +96,14 @@ def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str
     """
     import os
 
-    from pipelines.config import _is_remote, resolve_path
+    from pipelines.config import is_remote, resolve_path
     from pipelines.stages import REGISTRY
 
     problems = []
     for entry in cfg.stage_entries():
         files = REGISTRY[entry.name].files
         for key, (path, remedy) in (files(entry.config) if files else {}).items():
-            if path is None or _is_remote(path):
+            if path is None or is_remote(path):
                 continue
             resolved = resolve_path(path, cfg.config_dir)
             if runner in _REMOTE_WORKER_RUNNERS:
