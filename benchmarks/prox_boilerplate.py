@@ -167,8 +167,9 @@ def main():
               f"({removed / lines:.1%}), {dropped} docs dropped")
 
     if args.model_docs:
-        from transforms.llm.backend import Sampling, VLLMBackend
+        from transforms.llm.api import Sampling
         from transforms.llm.models import prepare_model
+        from transforms.llm.vllm_engine import VLLMBackend
         from transforms.prox import prompts
 
         sub = docs[: args.model_docs]

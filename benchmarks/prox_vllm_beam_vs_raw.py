@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.quality_data import sample_records  # noqa: E402
-from transforms.llm.backend import vllm_engine_kwargs  # noqa: E402
+from transforms.llm.vllm_engine import vllm_engine_kwargs  # noqa: E402
 from transforms.llm.models import prepare_model  # noqa: E402
 from transforms.prox import prompts  # noqa: E402
 
@@ -110,8 +110,8 @@ def run_beam(model_dir, docs, max_tokens, batch_size):
     cfg = ProxConfig(writer="model", doc_level=False, chunk_max_new_tokens=max_tokens, batch_size=batch_size,
                      backend={"model": model_dir, "max_model_len": MAX_MODEL_LEN})
     times = _EngineTimes()
-    logging.getLogger("transforms.llm.backend").addHandler(times)
-    logging.getLogger("transforms.llm.backend").setLevel(logging.INFO)
+    logging.getLogger("transforms.llm.vllm_engine").addHandler(times)
+    logging.getLogger("transforms.llm.vllm_engine").setLevel(logging.INFO)
     _Collect.programs = {}
     options = PipelineOptions(["--runner=FnApiRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"])
     t = time.monotonic()

@@ -50,7 +50,7 @@ def run_beam(cfg: TinyStoriesConfig):
 def run_raw(cfg: TinyStoriesConfig, model: str):
     from vllm import LLM, SamplingParams
 
-    from transforms.llm.backend import VLLMBackend
+    from transforms.llm.vllm_engine import VLLMBackend
 
     backend = VLLMBackend(model, max_model_len=cfg.generator.max_model_len)  # same engine settings as the stage
     llm: LLM = backend._llm

@@ -109,7 +109,7 @@ def _cmd_prox(args, _beam_args) -> int:
 def _cmd_train_quality(args, _beam_args) -> int:
     import yaml
 
-    from pipelines.config import ConfigError, _describe, apply_override
+    from pipelines.config import ConfigError, apply_override, describe_errors
     from pydantic import ValidationError
     from transforms.quality_classifier import TrainQualityConfig, train_quality_model
 
@@ -121,7 +121,7 @@ def _cmd_train_quality(args, _beam_args) -> int:
     try:
         cfg = TrainQualityConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{args.config}: " + "; ".join(_describe(exc.errors()))) from None
+        raise ConfigError(f"{args.config}: " + "; ".join(describe_errors(exc.errors()))) from None
     train_quality_model(cfg)
     return 0
 

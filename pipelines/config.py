@@ -88,7 +88,8 @@ def _format_loc(loc) -> str:
     return out
 
 
-def _describe(errors, prefix: str = "") -> list[str]:
+def describe_errors(errors, prefix: str = "") -> list[str]:
+    """pydantic errors as ``key.path: what was expected`` lines (the CLI prints them too)."""
     lines = []
     for err in errors:
         key = _format_loc(tuple(err["loc"]))
@@ -129,7 +130,7 @@ def _validate_stages(raw_stages: Any) -> tuple[list[StageEntry], list[str]]:
         try:
             cfg = REGISTRY[name].config_model.model_validate(params or {})
         except ValidationError as exc:
-            problems.extend(_describe(exc.errors(), f"{where}.{name}"))
+            problems.extend(describe_errors(exc.errors(), f"{where}.{name}"))
             continue
         seen[name] = seen.get(name, 0) + 1
         label = name if seen[name] == 1 else f"{name}#{seen[name]}"
@@ -164,7 +165,7 @@ def _validate_sources(raw: dict) -> tuple[list, list[int], list[str]]:
         try:
             cfg = SOURCES[kind].config_model.model_validate(item)
         except ValidationError as exc:
-            problems.extend(_describe(exc.errors(), where))
+            problems.extend(describe_errors(exc.errors(), where))
             continue
         seen[kind] = seen.get(kind, 0) + 1
         label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
@@ -257,7 +258,7 @@ def config_from_dict(
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = _describe(_renumber_inputs(exc.errors(), positions)) + problems
+        problems = describe_errors(_renumber_inputs(exc.errors(), positions)) + problems
         cfg = None
     if cfg is not None and not cfg.input and not sources and not problems and not input_paths:
         problems.append("input: expected at least one input (paths) or source (kind)")

@@ -7,8 +7,8 @@ import json
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dataset_card import _ledger_table
 from transforms.dataset_dir import read_complete_manifest
+from transforms.ledger_table import TOP_REASONS, markdown_ledger
 
 
 def inspect_dataset(root: str, as_json: bool = False) -> str:
@@ -32,7 +32,7 @@ def inspect_dataset(root: str, as_json: bool = False) -> str:
         with FileSystems.open(first, mime_type="application/octet-stream") as fh:
             schema = pq.read_schema(io.BytesIO(fh.read()))
         lines += ["", "schema:"] + [f"  {f.name}: {f.type}" for f in schema]
-    lines += ["", "ledger:", _ledger_table(manifest["ledger"])]
+    lines += ["", "ledger:", markdown_ledger(manifest["ledger"], TOP_REASONS)]
     for stage, stats in manifest.get("stage_stats", {}).items():
         lines += ["", f"stats [{stage}]:"]
         for name, value in stats.items():

@@ -22,8 +22,10 @@ import psutil
 import pytest
 
 from tests.llm_processes import wait_until_gone
-from transforms.llm.backend import BackendConfig, OpenAIBackend, Sampling, make_backend
+from transforms.llm.api import BackendConfig, Sampling
+from transforms.llm.backends import make_backend
 from transforms.llm.models import prepare_model
+from transforms.llm.openai_http import OpenAIBackend
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,9 @@ import math
 import pytest
 
 from tests.llm_processes import live_descendants, new_descendants_after_grace, wait_until_gone
-from transforms.llm.backend import Sampling, VLLMBackend
+from transforms.llm.api import Sampling
 from transforms.llm.models import prepare_model
+from transforms.llm.vllm_engine import VLLMBackend
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import run_config, write_jsonl
 from tests.test_minhash_components import union_find
 from transforms.components import ComponentsNotConverged, connected_components
-from transforms.minhash_dedup import MinhashDedupConfig, StarComponents
+from transforms.minhash_dedup import MinhashDedupConfig
+from transforms.star_components import StarComponents
 
 OPTS = PipelineOptions(["--runner=FnApiRunner"])
 

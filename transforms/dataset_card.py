@@ -7,19 +7,7 @@ from __future__ import annotations
 
 import yaml
 
-
-def _ledger_table(ledger: list[dict]) -> str:
-    lines = [
-        "| stage | in | kept | dropped | quarantined | top reasons |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for e in ledger:
-        reasons = {**e.get("reasons", {}), **{f"error:{k}": v for k, v in e.get("errors", {}).items()}}
-        top = ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
-        lines.append(
-            f"| {e['stage']} | {e['in']:,} | {e['kept']:,} | {e['dropped']:,} | {e['quarantined']:,} | {top} |"
-        )
-    return "\n".join(lines)
+from transforms.ledger_table import TOP_REASONS, markdown_ledger
 
 
 def render_card(manifest: dict, name: str = "corpusmill dataset") -> str:
@@ -64,7 +52,7 @@ ds = load_dataset("parquet", data_dir="data")  # or load_dataset(<this directory
 
 Every input is accounted for at every stage: `in = kept + dropped + quarantined`.
 
-{_ledger_table(manifest['ledger'])}
+{markdown_ledger(manifest['ledger'], TOP_REASONS)}
 
 ## Config as run
 

@@ -1,10 +1,13 @@
 """The ``minhash_dedup`` stage: MinHash LSH near-duplicate removal, distributed end to end.
 
-    docs → signatures (batched numba kernel) → ((band, band hash), id)
-         → GroupByKey → star edges (member, bucket minimum); giant buckets skipped, counted
-         → distinct edges → optional verification (two joins on id) → large-star/small-star
-         rounds (``StarComponents``) → (id, root) → keeper per root (CombinePerKey)
-         → docs joined with labels and keepers → kept / dropped ``near_duplicate``
+``MinhashDedup`` only composes its steps, one module each:
+
+    docs → Signatures (``minhash_signatures``: batched numba kernel)
+         → BandCandidates (``lsh_candidates``: LSH buckets → star edges; giant buckets skipped)
+         → VerifyEdges (``verify_edges``: exact or estimated Jaccard, two joins on id; optional)
+         → StarComponents (``star_components``: large-star/small-star rounds) → (id, root)
+         → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey)
+         → ApplyDecision (``cluster_keepers``) → kept / dropped ``near_duplicate``
 
 Every step is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node, id
 or root; only per-round change counts and the stats (a few numbers) are
@@ -13,35 +16,23 @@ in one process, which is why it is not reused here.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
 import apache_beam as beam
-import numpy as np
-from apache_beam.metrics import Metrics
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from transforms.components import (
-    ComponentsNotConverged,
-    both_directions,
-    large_star,
-    larger_endpoint,
-    small_star,
-)
-from transforms.minhash import (
-    band_keys,
-    choose_bands,
-    datasketch_signatures,
-    estimated_jaccard,
-    permutations,
-    signatures,
-)
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, mark_rejected
-from transforms.shingles import ShingleSpec, hash_shingles_batch, jaccard
-from transforms.stage import StageCounters
+from transforms.cluster_keepers import ApplyDecision, ChooseKeepers
+from transforms.lsh_candidates import BandCandidates
+from transforms.minhash import choose_bands
+from transforms.minhash_signatures import Signatures
+from transforms.outcomes import DROPPED, KEPT, QUARANTINED
+from transforms.shingles import ShingleSpec
+from transforms.star_components import StarComponents
+from transforms.verify_edges import VerifyEdges
 
 REASON = "near_duplicate"
-_CHANGES = "changes"
 
 
 class MinhashDedupConfig(BaseModel):
@@ -116,335 +107,63 @@ def _sorted_bins(histogram: dict) -> dict:
     return dict(sorted(histogram.items(), key=lambda kv: int(kv[0].split("-")[0])))
 
 
-class _SignatureFn(beam.DoFn):
-    """Batch of docs → (id, signature bytes) and, for exact verification, (id, shingle set bytes)."""
-
-    def __init__(self, cfg: MinhashDedupConfig):
-        self._cfg = cfg
-
-    def setup(self):
-        self._a, self._b = permutations(self._cfg.num_perm, self._cfg.seed)
-        self._empty = Metrics.counter("corpusmill.minhash", "docs_without_shingles")
-
-    def process(self, docs):
-        cfg = self._cfg
-        texts = [d["text"] for d in docs]
-        hashes, offsets = hash_shingles_batch(texts, cfg.spec)
-        if cfg.signature == "native":
-            sigs = signatures(hashes, offsets, self._a, self._b)
-        else:
-            sets = [[s.encode("utf-8") for s in cfg.spec.strings(t)] for t in texts]
-            sigs = datasketch_signatures(sets, cfg.num_perm, cfg.seed).astype(np.uint64)
-        for i, doc in enumerate(docs):
-            if offsets[i + 1] == offsets[i]:
-                self._empty.inc()
-                yield beam.pvalue.TaggedOutput("empty", 1)
-                continue
-            yield doc["id"], sigs[i].tobytes()
-            if cfg.verify == "exact":
-                shingles = np.unique(hashes[offsets[i] : offsets[i + 1]])
-                yield beam.pvalue.TaggedOutput("shingles", (doc["id"], shingles.tobytes()))
-
-
-class _StarEdgesFn(beam.DoFn):
-    """One LSH bucket → edges (member, bucket minimum); a giant bucket is skipped and counted."""
-
-    def __init__(self, max_size: int):
-        self._max = max_size
-
-    def process(self, keyed):
-        _, ids = keyed
-        members = set(ids)
-        if len(members) < 2:
-            return
-        if len(members) > self._max:
-            yield beam.pvalue.TaggedOutput("giant", len(members))
-            return
-        m = min(members)
-        for v in members:
-            if v != m:
-                yield v, m
-
-
-def _attach_first(keyed):
-    """CoGroupByKey(edges by m, payload) → (v, (m, payload of m))."""
-    m, grouped = keyed
-    payload = next(iter(grouped["payload"]), None)
-    if payload is None:
-        return
-    for v in grouped["edges"]:
-        yield v, (m, payload)
-
-
-class _VerifyFn(beam.DoFn):
-    def __init__(self, mode: str, threshold: float):
-        self._mode = mode
-        self._threshold = threshold
-
-    def process(self, keyed):
-        v, grouped = keyed
-        payload = next(iter(grouped["payload"]), None)
-        if payload is None:
-            return
-        mine = np.frombuffer(payload, np.uint64)
-        for m, theirs in grouped["edges"]:
-            other = np.frombuffer(theirs, np.uint64)
-            sim = estimated_jaccard(mine, other) if self._mode == "signature" else jaccard(mine, other)
-            if sim >= self._threshold:
-                yield v, m
-            else:
-                yield beam.pvalue.TaggedOutput("rejected", 1)
-
-
-class _RoundFn(beam.DoFn):
-    """A star operation of one round; its change count leaves tagged with the round."""
-
-    def __init__(self, round_index: int):
-        self._round = round_index
-
-
-class _LargeStarFn(_RoundFn):
-    def process(self, keyed):
-        edges, changes = large_star(*keyed)
-        yield from edges
-        if changes:
-            yield beam.pvalue.TaggedOutput(_CHANGES, (self._round, changes))
-
-
-class _SmallStarFn(_RoundFn):
-    def process(self, keyed):
-        edges, changes = small_star(*keyed)
-        yield from edges
-        if changes:
-            yield beam.pvalue.TaggedOutput(_CHANGES, (self._round, changes))
-
-
-def _check_converged(round_changes: list[tuple[int, int]], max_rounds: int) -> dict:
-    """Per-round change sums (rounds that changed nothing have no entry) → stats, or raise."""
-    by_round = dict(round_changes)
-    changes = [by_round.get(r, 0) for r in range(max_rounds)]
-    if changes[-1] != 0:
-        raise ComponentsNotConverged(
-            f"large-star/small-star still changed {changes[-1]} edges in round {max_rounds} of "
-            f"{max_rounds}; raise max_rounds (changes per round: {changes})"
-        )
-    return {"rounds_used": sum(1 for c in changes if c), "changes_per_round": changes}
-
-
-class StarComponents(beam.PTransform):
-    """Edges (v, m) → (node, component minimum), unrolled to ``max_rounds`` rounds.
-
-    A round is two GroupByKeys (large-star by both endpoints, small-star by the
-    larger endpoint); the DoFns tag their change counts with the round, and ONE
-    CombinePerKey after the last round sums them. A per-round global sum (and a
-    side input gating later rounds on it) would add ~3 fused stages per round,
-    which on small edge sets costs more than the rounds themselves. Rounds after
-    the fixed point pass the edges through unchanged, so running all of them is
-    correct. Outputs ``labels`` and ``convergence`` (one dict; computing it
-    raises ``ComponentsNotConverged`` if the last round still changed edges).
-    """
-
-    def __init__(self, max_rounds: int):
-        super().__init__()
-        self._max_rounds = max_rounds
-
-    def expand(self, edges):
-        changes = []
-        for r in range(self._max_rounds):
-            large = (
-                edges
-                | f"R{r}LargeKeys" >> beam.FlatMap(both_directions)
-                | f"R{r}LargeGroup" >> beam.GroupByKey()
-                | f"R{r}LargeStar" >> beam.ParDo(_LargeStarFn(r)).with_outputs(_CHANGES, main="edges")
-            )
-            small = (
-                large.edges
-                | f"R{r}SmallKeys" >> beam.Map(larger_endpoint)
-                | f"R{r}SmallGroup" >> beam.GroupByKey()
-                | f"R{r}SmallStar" >> beam.ParDo(_SmallStarFn(r)).with_outputs(_CHANGES, main="edges")
-            )
-            changes += [large[_CHANGES], small[_CHANGES]]
-            edges = small.edges
-        convergence = (
-            changes
-            | "AllChanges" >> beam.Flatten()
-            | "SumPerRound" >> beam.CombinePerKey(sum)
-            | "RoundList" >> beam.combiners.ToList()
-            | "CheckConverged" >> beam.Map(_check_converged, self._max_rounds)
-        )
-        labels = (
-            edges
-            | "Labels" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
-            | "DistinctLabels" >> beam.Distinct()
-        )
-        return {"labels": labels, "convergence": convergence}
-
-
-class _KeeperCombine(beam.CombineFn):
-    """Per root: (best rank, its doc id, cluster size) without holding the documents."""
-
-    def create_accumulator(self):
-        return (None, None, 0)
-
-    def add_input(self, acc, ranked):
-        rank, doc_id = ranked
-        best, best_id, n = acc
-        if best is None or rank < best:
-            best, best_id = rank, doc_id
-        return (best, best_id, n + 1)
-
-    def merge_accumulators(self, accs):
-        out = (None, None, 0)
-        for best, best_id, n in accs:
-            if best is not None and (out[0] is None or best < out[0]):
-                out = (best, best_id, out[2])
-            out = (out[0], out[1], out[2] + n)
-        return out
-
-    def extract_output(self, acc):
-        return acc
-
-
-def _split_labelled(keyed):
-    """CoGroupByKey(docs by id, labels) → docs with their root, or unclustered docs."""
-    _, grouped = keyed
-    roots = list(grouped["root"])
-    for doc in grouped["doc"]:
-        if roots:
-            yield beam.pvalue.TaggedOutput("clustered", (roots[0], doc))
-        else:
-            yield doc
-
-
-class _ResolveFn(beam.DoFn):
-    def __init__(self, label: str, cfg: MinhashDedupConfig):
-        self._label = label
-        self._cfg = cfg
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, keyed):
-        _, grouped = keyed
-        best, keeper_id, size = next(iter(grouped["keeper"]))
-        for doc in grouped["docs"]:
-            doc = {**doc, "dup_cluster": keeper_id, "dup_cluster_size": size}
-            self._counters.inputs.inc()
-            if keep_rank(doc, self._cfg) == best:
-                self._counters.kept.inc()
-                yield doc
-            else:
-                self._counters.drop(REASON)
-                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, REASON, keeper_id), self._label))
-
-
-class _SingletonFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc):
-        self._counters.inputs.inc()
-        self._counters.kept.inc()
-        yield {**doc, "dup_cluster": doc["id"], "dup_cluster_size": 1}
-
-
-def _stat(pcoll, name: str, label: str):
-    return pcoll | f"Stat[{label}]" >> beam.Map(lambda v, n=name: (n, v))
-
-
-def _count(pcoll, label: str):
-    return pcoll | f"Count[{label}]" >> beam.combiners.Count.Globally()
-
-
-def _sum(pcoll, label: str):
-    return pcoll | f"Sum[{label}]" >> beam.CombineGlobally(sum)
+def _stat(pcoll, name: str, combine=None):
+    """``(name, value)`` of one global combine (default: the element count, 0 when empty)."""
+    combine = combine or beam.combiners.Count.Globally()
+    return pcoll | f"Combine[{name}]" >> combine | f"Stat[{name}]" >> beam.Map(lambda v, n=name: (n, v))
 
 
 class MinhashDedup(beam.PTransform):
+    """Docs → ``kept``, ``dropped`` (``near_duplicate``, with the keeper's id), an empty
+    ``quarantined`` and ``stats`` (clusters, histogram, edges at each step, rounds)."""
+
     def __init__(self, label: str, cfg: MinhashDedupConfig | None = None):
         super().__init__(label)
         self._stage_label = label
         self._cfg = cfg or MinhashDedupConfig()
 
     def expand(self, docs):
-        cfg, label = self._cfg, self._stage_label
-        sig = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
-            | "Signatures" >> beam.ParDo(_SignatureFn(cfg)).with_outputs("empty", "shingles", main="sigs")
-        )
-        buckets = (
-            sig.sigs
-            | "BandKeys" >> beam.FlatMap(
-                lambda kv: ((key, kv[0]) for key in band_keys(np.frombuffer(kv[1], np.uint64), cfg.bands, cfg.rows))
-            )
-            | "Buckets" >> beam.GroupByKey()
-            | "StarEdges" >> beam.ParDo(_StarEdgesFn(cfg.max_bucket_size)).with_outputs("giant", main="edges")
-        )
-        candidates = buckets.edges | "DistinctEdges" >> beam.Distinct()
+        cfg = self._cfg
+        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature, cfg.batch_size,
+                                                with_shingles=cfg.verify == "exact")
+        candidates = sig["signatures"] | "BandCandidates" >> BandCandidates(cfg.bands, cfg.rows, cfg.max_bucket_size)
+        edges = candidates["edges"]
         stats = [
-            _stat(_count(candidates, "candidates"), "candidate_edges", "candidates"),
-            _stat(_count(buckets.giant, "giant"), "giant_buckets_skipped", "giant"),
-            _stat(_sum(buckets.giant, "giant_docs"), "giant_bucket_members", "giant_docs"),
-            _stat(_count(sig.empty, "empty"), "docs_without_shingles", "empty"),
+            _stat(edges, "candidate_edges"),
+            _stat(candidates["giant"], "giant_buckets_skipped"),
+            _stat(candidates["giant"], "giant_bucket_members", beam.CombineGlobally(sum)),
+            _stat(sig["empty"], "docs_without_shingles"),
             docs.pipeline
             | "Params" >> beam.Create([("bands_rows", [cfg.bands, cfg.rows]), ("threshold", cfg.threshold)]),
         ]
-        edges = candidates
         if cfg.verify != "none":
-            payload = sig.sigs if cfg.verify == "signature" else sig.shingles
-            threshold = cfg.verify_threshold or cfg.threshold
-            with_m = (
-                {"edges": candidates | "ByMin" >> beam.Map(lambda e: (e[1], e[0])), "payload": payload}
-                | "JoinMin" >> beam.CoGroupByKey()
-                | "AttachMin" >> beam.FlatMap(_attach_first)
+            payload = sig["signatures"] if cfg.verify == "signature" else sig["shingles"]
+            verified = {"edges": edges, "payload": payload} | "VerifyEdges" >> VerifyEdges(
+                cfg.verify, cfg.verify_threshold or cfg.threshold
             )
-            verified = (
-                {"edges": with_m, "payload": payload}
-                | "JoinMember" >> beam.CoGroupByKey()
-                | "Verify" >> beam.ParDo(_VerifyFn(cfg.verify, threshold)).with_outputs("rejected", main="edges")
-            )
-            edges = verified.edges
-            stats.append(_stat(_count(verified.rejected, "rejected"), "rejected_edges", "rejected"))
-        stats.append(_stat(_count(edges, "verified"), "verified_edges", "verified"))
+            edges = verified["edges"]
+            stats.append(_stat(verified["rejected"], "rejected_edges"))
+        stats.append(_stat(edges, "verified_edges"))
 
         cc = edges | "Components" >> StarComponents(cfg.max_rounds)
         stats.append(cc["convergence"] | "Convergence" >> beam.FlatMap(lambda d: list(d.items())))
 
-        labelled = (
-            {"doc": docs | "KeyById" >> beam.Map(lambda d: (d["id"], d)), "root": cc["labels"]}
-            | "JoinLabels" >> beam.CoGroupByKey()
-            | "Split" >> beam.FlatMap(_split_labelled).with_outputs("clustered", main="single")
-        )
-        keepers = (
-            labelled.clustered
-            | "Rank" >> beam.Map(lambda kv: (kv[0], (keep_rank(kv[1], cfg), kv[1]["id"])))
-            | "Keeper" >> beam.CombinePerKey(_KeeperCombine())
-        )
-        resolved = (
-            {"docs": labelled.clustered, "keeper": keepers}
-            | "JoinKeeper" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn(label, cfg)).with_outputs(DROPPED, main=KEPT)
-        )
-        singles = labelled.single | "Singletons" >> beam.ParDo(_SingletonFn(label))
-        sizes = keepers | "Sizes" >> beam.Map(lambda kv: kv[1][2])
+        rank = functools.partial(keep_rank, cfg=cfg)
+        chosen = {"docs": docs, "labels": cc["labels"]} | "ChooseKeepers" >> ChooseKeepers(rank)
+        decided = chosen | "ApplyDecision" >> ApplyDecision(self._stage_label, rank, REASON)
+        sizes = chosen["keepers"] | "Sizes" >> beam.Map(lambda kv: kv[1][2])
         stats += [
-            _stat(_count(sizes, "clusters"), "clusters", "clusters"),
-            _stat(_count(resolved[DROPPED], "dropped"), "near_duplicates_dropped", "dropped"),
+            _stat(sizes, "clusters"),
+            _stat(decided[DROPPED], "near_duplicates_dropped"),
             sizes
             | "SizeBins" >> beam.Map(size_bin)
             | "CountBins" >> beam.combiners.Count.PerElement()
             | "BinDict" >> beam.combiners.ToDict()
             | "Histogram" >> beam.Map(lambda d: ("cluster_size_histogram", _sorted_bins(d))),
         ]
-        kept = (resolved[KEPT], singles) | "AllKept" >> beam.Flatten()
-        empty = docs.pipeline | "NoQuarantine" >> beam.Create([])
         return {
-            KEPT: kept,
-            DROPPED: resolved[DROPPED],
-            QUARANTINED: empty,
+            KEPT: decided[KEPT],
+            DROPPED: decided[DROPPED],
+            QUARANTINED: docs.pipeline | "NoQuarantine" >> beam.Create([]),
             "stats": stats | "AllStats" >> beam.Flatten(),
         }

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from transforms.llm.backend import BackendConfig, make_backend
+from transforms.llm.api import BackendConfig
+from transforms.llm.backends import make_backend
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance, mark_rejected
 from transforms.stage import ApplyDocStage, StageCounters
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.ledger_table import drop_rate, markdown_ledger
 from transforms.tokens import TokenCounter
 
 REPORT_PLOTS = (  # the order plots appear in the card (transforms.report's file names)"ledger.png", "text_length.png", "languages.png", "quality_signals.png",
@@ -71,7 +72,7 @@ def source_facts(root: str, shard_paths: list[str], counter: TokenCounter) -> di
 
 
 def drop_rates(ledger: list[dict]) -> dict[str, float]:
-    return {e["stage"]: (e["dropped"] + e["quarantined"]) / e["in"] if e["in"] else 0.0 for e in ledger}
+    return {e["stage"]: drop_rate(e) for e in ledger}
 
 
 def _delta(old: float, new: float) -> str:
@@ -154,13 +155,6 @@ def render_release_card(manifest: dict, schema: pa.Schema, changelog: str, plots
         f"{', '.join(f['origin_files'][:4])}{' …' if len(f['origin_files']) > 4 else ''} |"
         for s, f in rel["sources"].items()
     )
-    rates = drop_rates(manifest["ledger"])
-    ledger_rows = "\n".join(
-        f"| {e['stage']} | {e['in']:,} | {e['kept']:,} | {e['dropped']:,} | {e['quarantined']:,} | {rates[e['stage']]:.2%} | "
-        + ", ".join(f"{k} ({v:,})" for k, v in sorted({**e['reasons'], **{f'error:{k}': v for k, v in e['errors'].items()}}.items(), key=lambda kv: -kv[1]))
-        + " |"
-        for e in manifest["ledger"]
-    )
     checks = "\n".join(f"- {'✅' if c['ok'] else '❌'} {c['name']} ({c['checked']})" for c in rel["validation"])
     ordered = [p for p in REPORT_PLOTS if p in plots] + sorted(p for p in plots if p not in REPORT_PLOTS)
     plot_md = "\n\n".join(f"![{p}](report/{p})" for p in ordered) or "(no plots)"
@@ -200,9 +194,7 @@ Licenses are the `license` field each input record carried (kept in `meta`).
 Every input is accounted for at every stage: `in = kept + dropped + quarantined`.
 Drop rate = (dropped + quarantined) / in.
 
-| stage | in | kept | dropped | quarantined | drop rate | reasons |
-|---|---:|---:|---:|---:|---:|---|
-{ledger_rows}
+{markdown_ledger(manifest['ledger'], with_drop_rate=True)}
 
 ## Validation
 

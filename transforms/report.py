@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.normalize import INPUT_FAULTS
 from transforms.normalize import STAGE as NORMALIZE
+from transforms.ledger_table import html_ledger
 
 REPORT_DIR = "report"
 INDEX = "index.html"
@@ -362,18 +363,6 @@ def build_figures(manifest: dict, columns: dict, rejected: dict | None = None) -
     return [f for f in candidates if f is not None]
 
 
-def _ledger_rows(ledger: list[dict]) -> str:
-    rows = []
-    for e in ledger:
-        reasons = {**e.get("reasons", {}), **{f"error: {k}": v for k, v in e.get("errors", {}).items()}}
-        detail = ", ".join(f"{html.escape(k)} ({v:,})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
-        rows.append(
-            f"<tr><td>{html.escape(e['stage'])}</td><td>{e['in']:,}</td><td>{e['kept']:,}</td>"
-            f"<td>{e['dropped']:,}</td><td>{e['quarantined']:,}</td><td>{detail}</td></tr>"
-        )
-    return "\n".join(rows)
-
-
 def _input_faults_html(stage_stats: dict) -> str:
     """Input files cut short or holding bad data (``normalize``'s ``input_faults``); empty when none."""
     faults = stage_stats.get(NORMALIZE, {}).get(INPUT_FAULTS, [])
@@ -421,9 +410,7 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 <tr><td>{totals.get('input_records', 0):,}</td><td>{totals.get('kept_rows', 0):,}</td>
 <td>{totals.get('rejected_rows', 0):,}</td><td>{totals.get('data_bytes', 0):,}</td></tr></table>
 <h2>Ledger</h2>
-<table><tr><th>stage</th><th>in</th><th>kept</th><th>dropped</th><th>quarantined</th><th>reasons</th></tr>
-{_ledger_rows(manifest.get('ledger', []))}
-</table>
+{html_ledger(manifest.get('ledger', []))}
 {_input_faults_html(manifest.get('stage_stats', {}))}
 <h2>Plots</h2>
 <p>Distributions over {sampled_rows:,} kept rows; the score plots also show the rejected rows that were scored.</p>

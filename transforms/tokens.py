@@ -27,10 +27,10 @@ class TokenizerInfo:
 
 def resolve_tokenizer_file(spec: str | None) -> tuple[str, str]:
     """``(name, path to tokenizer.json)`` for a bundled model name, a directory or a file."""
-    from transforms.llm.models import _KNOWN, prepare_model
+    from transforms.llm.models import BUNDLED_MODELS, prepare_model
 
     spec = spec or DEFAULT_TOKENIZER
-    if spec in _KNOWN:
+    if spec in BUNDLED_MODELS:
         return spec, os.path.join(str(prepare_model(spec)), "tokenizer.json")
     path = os.path.join(spec, "tokenizer.json") if os.path.isdir(spec) else spec
     if not os.path.isfile(path):

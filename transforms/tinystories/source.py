@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.language_id import LanguageId
 from transforms.ledger import IN
-from transforms.llm.backend import BackendConfig, Sampling, make_backend
+from transforms.llm.api import BackendConfig, Sampling
+from transforms.llm.backends import make_backend
 from transforms.llm.metrics import LLMMetrics
 from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance
 from transforms.stage import ApplyDocStage

@@ -1,0 +1,151 @@
+"""``OpenAIBackend``: any OpenAI-compatible HTTP server (e.g. ``vllm serve``).
+
+Timeouts, retries with backoff and a concurrency limit; the standard library's
+HTTP client is enough for four JSON endpoints, so no SDK dependency.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+from transforms.llm.api import Generation, GenerationBackend, Prompt, Sampling, Scored, describe_error
+
+
+class OpenAIBackend(GenerationBackend):
+    """An OpenAI-compatible HTTP server (``/v1/completions``, ``/v1/chat/completions``).
+
+    Requests run on a thread pool of ``concurrency`` workers; each is retried on
+    timeouts, connection errors, 429/5xx and empty output, with exponential backoff.
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout_s: float = 120.0,
+                 concurrency: int = 8, max_retries: int = 2, tokenizer: str | None = None, backoff_s: float = 0.5):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._tokenizer = None
+        if tokenizer:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency)
+
+    def _post(self, path: str, body: dict) -> dict:
+        req = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            return json.loads(resp.read())
+
+    def _with_retries(self, call) -> tuple[object | None, str | None, int]:
+        error = None
+        for attempt in range(1, self.max_retries + 2):
+            try:
+                return call(), None, attempt
+            except urllib.error.HTTPError as exc:
+                error = f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+                if exc.code < 500 and exc.code != 429:
+                    return None, error, attempt  # a client error will not heal by retrying
+            except Exception as exc:  # noqa: BLE001 - timeouts, resets, bad JSON, empty output
+                error = describe_error(exc)
+            if attempt <= self.max_retries:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        return None, error, self.max_retries + 1
+
+    def _one(self, prompt: Prompt, sampling: Sampling) -> Generation:
+        body = {"model": self.model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
+                "top_p": sampling.top_p}
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        chat = not isinstance(prompt, str)
+        body["messages" if chat else "prompt"] = prompt
+
+        def call():
+            data = self._post("/chat/completions" if chat else "/completions", body)
+            choice = data["choices"][0]
+            text = (choice["message"]["content"] if chat else choice["text"]) or ""
+            usage = data.get("usage") or {}
+            gen = Generation(text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                             choice.get("finish_reason"))
+            if not text.strip():
+                # Greedy decoding is deterministic: retrying an empty greedy output cannot help.
+                if sampling.temperature > 0:
+                    raise ValueError("empty output")
+                gen.error = "empty output"
+            return gen
+
+        gen, error, attempts = self._with_retries(call)
+        if gen is None:
+            return Generation("", finish_reason="error", error=error, attempts=attempts)
+        gen.attempts = attempts
+        return gen
+
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling) -> list[Generation]:
+        return list(self._pool.map(lambda p: self._one(p, sampling), prompts))
+
+    def _score_one(self, text: str) -> Scored:
+        # vLLM's server extension: prompt_logprobs on /completions. BOS-prefixed like
+        # VLLMBackend when a local tokenizer names the BOS token; otherwise the first
+        # token has no context and is not scored.
+        def call():
+            ids = self._tokenize_once(text)
+            bos = self._bos()
+            prompt = ([bos] if bos is not None else []) + ids
+            data = self._post("/completions", {"model": self.model, "prompt": prompt, "max_tokens": 1,
+                                               "temperature": 0.0, "prompt_logprobs": 0})
+            plp = data["choices"][0].get("prompt_logprobs")
+            if plp is None:
+                raise ValueError("server does not return prompt_logprobs")
+            start = len(prompt) - len(ids)
+            out = []
+            for pos in range(start, len(prompt)):
+                entry = plp[pos]
+                out.append(entry[str(prompt[pos])]["logprob"] if entry else None)
+            return Scored(token_ids=ids, logprobs=out)
+
+        res, error, _ = self._with_retries(call)
+        return res if res is not None else Scored(error=error)
+
+    def score(self, texts: Sequence[str]) -> list[Scored]:
+        return list(self._pool.map(self._score_one, texts))
+
+    def _bos(self) -> int | None:
+        if self._tokenizer is not None:
+            return self._tokenizer.bos_token_id
+        return None
+
+    def _tokenize_once(self, text: str) -> list[int]:
+        if self._tokenizer is not None:
+            return list(self._tokenizer.encode(text, add_special_tokens=False))
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        req = urllib.request.Request(root + "/tokenize", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"model": self.model, "prompt": text,
+                                                      "add_special_tokens": False}).encode())
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            return list(json.loads(resp.read())["tokens"])
+
+    def tokenize(self, text: str) -> list[int]:
+        """Local tokenizer if configured, else the server's ``/tokenize`` (retried; raises after the retries)."""
+        ids, error, _ = self._with_retries(lambda: self._tokenize_once(text))
+        if ids is None:
+            raise RuntimeError(f"tokenize failed: {error}")
+        return ids  # type: ignore[return-value]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        if self._tokenizer is None:
+            raise RuntimeError("OpenAIBackend.detokenize needs a local tokenizer (BackendConfig.tokenizer)")
+        return self._tokenizer.decode(list(ids))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
