@@ -65,7 +65,7 @@ def test_each_worker_process_loads_the_processor_once(tmp_path):
             | ApplyDocStage("shared_stage", LoggingProcessor(str(log)))
         )
         _ = (
-            outputs["kept"]
+            outputs.kept
             | beam.Map(lambda d: d["pid"])
             | beam.combiners.Count.PerElement()
             | beam.Map(lambda kv: print("docs per worker", kv))

@@ -36,9 +36,9 @@ from transforms.minhash import (
     permutations,
     signatures,
 )
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, mark_rejected
+from transforms.outcomes import DROPPED, KEPT, Dropped, mark_rejected
 from transforms.shingles import ShingleSpec, hash_shingles_batch, jaccard
-from transforms.stage import StageCounters
+from transforms.stage import StageCounters, StageOutputs
 
 REASON = "near_duplicate"
 _CHANGES = "changes"
@@ -441,10 +441,4 @@ class MinhashDedup(beam.PTransform):
             | "Histogram" >> beam.Map(lambda d: ("cluster_size_histogram", _sorted_bins(d))),
         ]
         kept = (resolved[KEPT], singles) | "AllKept" >> beam.Flatten()
-        empty = docs.pipeline | "NoQuarantine" >> beam.Create([])
-        return {
-            KEPT: kept,
-            DROPPED: resolved[DROPPED],
-            QUARANTINED: empty,
-            "stats": stats | "AllStats" >> beam.Flatten(),
-        }
+        return StageOutputs(kept, resolved[DROPPED], stats=stats | "AllStats" >> beam.Flatten())

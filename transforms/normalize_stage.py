@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
-from transforms.stage import ApplyDocStage
+from transforms.outcomes import DocProcessor
+from transforms.stage import ApplyDocStage, StageOutputs
 from transforms.unique_ids import EnforceUniqueIds
 
 
@@ -20,9 +20,9 @@ class NormalizeStage(beam.PTransform):
 
     def expand(self, records):
         made = records | "Documents" >> ApplyDocStage(self._stage_label, self._normalizer)
-        unique = made[KEPT] | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
-        return {
-            KEPT: unique[KEPT],
-            DROPPED: (made[DROPPED], unique[DROPPED]) | "Dropped" >> beam.Flatten(),
-            QUARANTINED: (made[QUARANTINED], unique[QUARANTINED]) | "Quarantined" >> beam.Flatten(),
-        }
+        unique = made.kept | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
+        return StageOutputs(
+            unique.kept,
+            (made.dropped, unique.dropped) | "Dropped" >> beam.Flatten(),
+            (made.quarantined, unique.quarantined) | "Quarantined" >> beam.Flatten(),
+        )
