@@ -104,7 +104,8 @@ class PerplexityFilter(beam.PTransform):
         cfg = self._cfg
         scorer = PerplexityScorer(self._stage_label, self._factory, cfg.max_tokens, cfg.batch_size)
         if cfg.percentile_band is None:
-            cut, below, above = Fixed(cfg.min_perplexity, cfg.max_perplexity), "perplexity_below_min", "perplexity_above_max"
+            cut = Fixed(cfg.min_perplexity, cfg.max_perplexity)
+            below, above = "perplexity_below_min", "perplexity_above_max"
         else:
             cut = PercentileBand(*cfg.percentile_band, cfg.num_quantiles, cfg.epsilon)
             below, above = "perplexity_below_band", "perplexity_above_band"

@@ -283,7 +283,8 @@ class QualityClassifier(beam.PTransform):
         else:
             cut = TopFraction(cfg.top_fraction, cfg.quantiles == "exact", cfg.num_quantiles, cfg.epsilon)
             reason = "quality_below_top_fraction"
-            rule = [("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles), ("cut_error_bound", cut.error_bound())]
+            rule = [("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles),
+                    ("cut_error_bound", cut.error_bound())]
         outputs = docs | "ScoreThenCut" >> ScoreThenCut(
             self._stage_label, QualityScorer(self._model_path, cfg.batch_size), "quality_score", cut,
             below=reason, cut_stat="score_cut")

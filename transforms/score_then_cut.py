@@ -186,7 +186,8 @@ class ScoreThenCut(beam.PTransform):
                 label, _ScoreAndCut(self._scorer, self._decide, Bounds(cut.low, cut.high)))
         scored = docs | "Score" >> ApplyDocStage(f"{label}.score", self._scorer)
         bounds = cut.bounds(scored.kept | "Scores" >> beam.Map(lambda d: d[field]))
-        decided = scored.kept | "Cut" >> ApplyDocStage(label, self._decide, side={"bounds": beam.pvalue.AsSingleton(bounds)})
+        decided = scored.kept | "Cut" >> ApplyDocStage(
+            label, self._decide, side={"bounds": beam.pvalue.AsSingleton(bounds)})
         outputs = StageOutputs(
             decided.kept,
             (scored.dropped, decided.dropped) | "AllDropped" >> beam.Flatten(),
@@ -211,9 +212,10 @@ class _KeepIf(DocProcessor):
 
 
 class Select(beam.PTransform):
-    """Keep a document when ``keep(doc, **side)`` is true, else drop it with ``reason``; ``action`` marks kept ones in provenance.
+    """Keep a document when ``keep(doc, **side)`` is true, else drop it with ``reason``.
 
-    ``side`` maps ``keep``'s keyword names to Beam side inputs.
+    ``side`` maps ``keep``'s keyword names to Beam side inputs; ``action``, if
+    set, is written to the kept documents' provenance.
     """
 
     def __init__(self, label: str, keep: Callable[..., bool], reason: str, action: str | None = None,
