@@ -29,7 +29,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from tests.quality_data import sample_records  # noqa: E402
-from transforms.outcomes import DROPPED, Dropped, Kept  # noqa: E402
+from transforms.outcomes import Dropped, Kept  # noqa: E402
 from transforms.prox.rules import line_key  # noqa: E402
 from transforms.prox.stage import ProxConfig, ProxProcessor, ProxStage  # noqa: E402
 
@@ -55,10 +55,11 @@ def repeated_by_source(docs, cfg: ProxConfig) -> dict[str, frozenset[int]]:
 def run_pure(docs, cfg):
     start, cpu = time.perf_counter(), time.process_time()
     proc = ProxProcessor(cfg)
-    proc.repeated = repeated_by_source(docs, cfg)
+    repeated = repeated_by_source(docs, cfg)
     decisions = {}
     for i in range(0, len(docs), cfg.batch_size):
-        for doc, outcome in zip(docs[i:i + cfg.batch_size], proc.process_batch(docs[i:i + cfg.batch_size])):
+        batch = docs[i:i + cfg.batch_size]
+        for doc, outcome in zip(batch, proc.process_batch(batch, repeated=repeated)):
             decisions[doc["id"]] = outcome.doc["text"] if isinstance(outcome, Kept) else \
                 ("dropped", outcome.reason) if isinstance(outcome, Dropped) else ("quarantined",)
     return time.perf_counter() - start, time.process_time() - cpu, decisions
@@ -82,8 +83,8 @@ def run_beam(docs, cfg):
     start, cpu = time.perf_counter(), time.process_time()
     with beam.Pipeline(options=options) as p:
         res = p | beam.Create(docs, reshuffle=False) | ProxStage("prox", cfg)
-        _ = res["kept"] | "K" >> beam.ParDo(_Collect("kept"))
-        _ = res[DROPPED] | "D" >> beam.ParDo(_Collect("dropped"))
+        _ = res.kept | "K" >> beam.ParDo(_Collect("kept"))
+        _ = res.dropped | "D" >> beam.ParDo(_Collect("dropped"))
     return time.perf_counter() - start, time.process_time() - cpu, dict(_Collect.sink)
 
 

@@ -117,7 +117,7 @@ def run_beam(model_dir, docs, max_tokens, batch_size):
     t = time.monotonic()
     p = beam.Pipeline(options=options)
     res = p | beam.Create(docs, reshuffle=False) | ProxStage("prox", cfg)
-    _ = (res["kept"], res["dropped"]) | beam.Flatten() | beam.Map(_collect_program)
+    _ = (res.kept, res.dropped) | beam.Flatten() | beam.Map(_collect_program)
     result = p.run()
     result.wait_until_finish()
     wall = time.monotonic() - t

@@ -40,7 +40,6 @@ from tests.quality_data import mixed_texts  # noqa: E402
 from transforms.datatrove_reference import datatrove_chain, run_datatrove  # noqa: E402
 from transforms.heuristic_filters import FILTERS, HeuristicFilters  # noqa: E402
 from transforms.language_id import LanguageId, default_model_path  # noqa: E402
-from transforms.outcomes import DROPPED  # noqa: E402
 from transforms.stage import ApplyDocStage  # noqa: E402
 
 
@@ -86,11 +85,11 @@ def run_beam(jsonl: str, out_dir: str) -> tuple[float, float]:
     with beam.Pipeline(options=options) as p:
         docs = p | beam.io.ReadFromText(jsonl) | "Parse" >> beam.Map(json.loads)
         lid = docs | "language_id" >> ApplyDocStage("language_id", LanguageId(languages=["en"]))
-        heur = lid["kept"] | "heuristic_filters" >> ApplyDocStage("heuristic_filters", HeuristicFilters("heuristic_filters", filters))
+        heur = lid.kept | "heuristic_filters" >> ApplyDocStage("heuristic_filters", HeuristicFilters("heuristic_filters", filters))
         decisions = (
-            (lid[DROPPED], heur[DROPPED]) | "Rejected" >> beam.Flatten()
+            (lid.dropped, heur.dropped) | "Rejected" >> beam.Flatten()
             | "Why" >> beam.Map(lambda d: [d["id"], "dropped", _reason(d["_reject"])])
-        ), heur["kept"] | "Kept" >> beam.Map(lambda d: [d["id"], "kept", d["text"]])
+        ), heur.kept | "Kept" >> beam.Map(lambda d: [d["id"], "kept", d["text"]])
         _ = decisions | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(out_dir + "/decisions", shard_name_template="")
     return time.perf_counter() - start, time.process_time() - cpu
 

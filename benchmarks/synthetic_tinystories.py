@@ -37,7 +37,7 @@ def run_beam(cfg: TinyStoriesConfig):
     t = time.monotonic()
     p = beam.Pipeline(options=options)
     out = p | TinyStoriesSource("tinystories", cfg, None, 0)
-    _ = out["kept"] | "CountKept" >> beam.combiners.Count.Globally()
+    _ = out.kept | "CountKept" >> beam.combiners.Count.Globally()
     result = p.run()
     result.wait_until_finish()
     wall = time.monotonic() - t

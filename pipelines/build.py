@@ -21,6 +21,7 @@ from transforms.normalize_stage import NormalizeStage
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
 from transforms.readers import ReadInputs
+from transforms.stage import StageOutputs
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
@@ -134,26 +135,25 @@ class StageResult:
     stats_lines: beam.PCollection | None
 
 
-def apply_stage(docs, label: str, transform: beam.PTransform) -> StageResult:
-    return account(docs, label, transform)
-
-
 def account(root, label: str, transform: beam.PTransform) -> StageResult:
     """Apply a stage (or a source, from the pipeline root) and count its outputs for the ledger."""
-    outputs = root | label >> transform
+    outputs: StageOutputs = root | label >> transform
+    quarantined = outputs.quarantined
+    if quarantined is None:  # the stage never quarantines: the ledger and the rejected sink still get a part
+        quarantined = outputs.kept.pipeline | f"NoQuarantine[{label}]" >> beam.Create([])
     ledger_lines = (
-        {IN: outputs[IN] if IN in outputs else root, KEPT: outputs[KEPT], DROPPED: outputs[DROPPED],
-         QUARANTINED: outputs[QUARANTINED]}
+        {IN: root if outputs.inputs is None else outputs.inputs, KEPT: outputs.kept, DROPPED: outputs.dropped,
+         QUARANTINED: quarantined}
         | CountStage(label)
         | f"LedgerLines[{label}]" >> beam.Map(ledger_line)
     )
     stats_lines = None
-    if "stats" in outputs:
+    if outputs.stats is not None:
         stats_lines = (
-            outputs["stats"]
+            outputs.stats
             | f"Stats[{label}]" >> beam.Map(lambda kv, s=label: stats_line({"stage": s, "name": kv[0], "value": kv[1]}))
         )
-    return StageResult(outputs[KEPT], [outputs[DROPPED], outputs[QUARANTINED]], ledger_lines, stats_lines)
+    return StageResult(outputs.kept, [outputs.dropped, quarantined], ledger_lines, stats_lines)
 
 
 def stats_line(record: dict) -> str:
@@ -205,7 +205,7 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig, root: str) -> None:
         if result.stats_lines is not None:
             stats_parts.append(result.stats_lines)
     for label, make in stage_steps(cfg):
-        result = apply_stage(docs, label, make())
+        result = account(docs, label, make())
         docs = result.kept
         rejected_parts.extend(result.rejected)
         ledger_parts.append(result.ledger_lines)

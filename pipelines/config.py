@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.stages import PLANNED, REGISTRY
+from pipelines.stages import REGISTRY
 from transforms.paths import resolve_path
 
 class ConfigError(Exception):
@@ -122,10 +122,7 @@ def _validate_stages(raw_stages: Any) -> tuple[list[StageEntry], list[str]]:
             continue
         (name, params), = item.items()
         if name not in REGISTRY:
-            if name in PLANNED:
-                problems.append(f"{where}.{name}: stage is not available in this version yet")
-            else:
-                problems.append(f"{where} = {name!r}: unknown stage; expected one of {known}")
+            problems.append(f"{where} = {name!r}: unknown stage; expected one of {known}")
             continue
         try:
             cfg = REGISTRY[name].config_model.model_validate(params or {})

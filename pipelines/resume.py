@@ -20,7 +20,7 @@ from typing import Callable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.build import apply_stage, read_raw, stage_steps, write_outputs
+from pipelines.build import account, read_raw, stage_steps, write_outputs
 from pipelines.config import RunConfig
 from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
@@ -95,7 +95,7 @@ def _run_stage(cfg, stage, make, upstream, new_pipeline) -> list:
         docs, sources = read_raw(pipeline, cfg)
     else:
         docs = pipeline | "ReadUpstream" >> ReadStaged(upstream.path(KEPT_DIR))
-    result = apply_stage(docs, stage.label, make())
+    result = account(docs, stage.label, make())
     results = sources + [result]
     out = cfg.output
     _ = result.kept | "WriteKept" >> WriteStaged(stage.path(KEPT_DIR), document_sort_key, out.shard_rows, out.zstd_level)

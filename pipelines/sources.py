@@ -7,8 +7,8 @@
 
 Source names are a public contract like stage names. Each source is a
 ``SourceSpec``: its pydantic config (validated with the rest of the config)
-and a ``build`` that returns a PTransform from the pipeline root to the
-stage outputs dict (``in``/``kept``/``dropped``/``quarantined``/``stats``).
+and a ``build`` that returns a PTransform from the pipeline root to a
+``StageOutputs`` whose ``inputs`` are the records the source's ledger counts in.
 Its kept documents then go through ``normalize`` and every configured stage,
 like read documents: a synthetic corpus gets no lower bar.
 """

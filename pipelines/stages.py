@@ -1,8 +1,9 @@
 """The stage registry: stage names are a public contract.
 
-Each stage is one ``StageSpec``: a pydantic config model (validated on load)
-and a ``build(config, context)`` that returns the stage's PTransform. A
-per-document stage is ``doc_stage(factory)`` around a DocProcessor.
+Each stage is one ``StageSpec`` entry in ``STAGES``: a pydantic config model
+(validated on load) and a ``build(config, context)`` that returns the stage's
+PTransform (a ``StageOutputs``). A per-document stage is ``doc_stage(factory)``
+around a DocProcessor.
 """
 from __future__ import annotations
 
@@ -52,47 +53,10 @@ def doc_stage(
     return lambda cfg, ctx: ApplyDocStage(ctx.label, factory(cfg, ctx))
 
 
-REGISTRY: dict[str, StageSpec] = {}
+def _model_path(path: str | None, ctx: StageContext) -> str | None:
+    from transforms.paths import resolve_path
 
-# Names reserved by the design whose implementation has not landed yet; a config
-# that uses one gets a clear error instead of a silently skipped stage.
-PLANNED = {
-    "icp_order",
-}
-
-
-def register(spec: StageSpec) -> None:
-    if spec.name in REGISTRY:
-        raise ValueError(f"stage {spec.name!r} registered twice")
-    REGISTRY[spec.name] = spec
-    PLANNED.discard(spec.name)
-
-register(
-    StageSpec(
-        name="exact_dedup",
-        config_model=ExactDedupConfig,
-        build=lambda cfg, ctx: ExactDedup(ctx.label, cfg),
-        summary="drop documents whose whitespace-folded text repeats; keep the smallest id",
-    )
-)
-
-register(
-    StageSpec(
-        name="prox",
-        config_model=ProxConfig,
-        build=lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
-        summary="ProX refinement: document-level then chunk-level programs (rules or a model), strict parser",
-    )
-)
-
-register(
-    StageSpec(
-        name="minhash_dedup",
-        config_model=MinhashDedupConfig,
-        build=lambda cfg, ctx: MinhashDedup(ctx.label, cfg),
-        summary="MinHash LSH near-duplicate removal with distributed connected components; keep one per cluster",
-    )
-)
+    return resolve_path(path, ctx.config_dir) if path else None
 
 
 def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
@@ -100,66 +64,44 @@ def _language_id(cfg: LanguageIdConfig, ctx: StageContext) -> beam.PTransform:
     return WithStats(ApplyDocStage(ctx.label, processor), ModelStats("model", processor.model_path, default_lid_model))
 
 
-def _model_path(path: str | None, ctx: StageContext) -> str | None:
-    from transforms.paths import resolve_path
-
-    return resolve_path(path, ctx.config_dir) if path else None
-
-
-register(
-    StageSpec(
-        name="language_id",
-        config_model=LanguageIdConfig,
-        build=_language_id,
-        summary="fastText lid.176 language ID; keep configured languages above min_score",
-        files=lambda cfg: {"model_path": (cfg.model_path, "point it at a fastText language-ID model file")},
-    )
-)
-
-register(
-    StageSpec(
-        name="heuristic_filters",
-        config_model=HeuristicFiltersConfig,
-        build=doc_stage(
-            lambda cfg, ctx: HeuristicFilters(ctx.label, cfg.enabled_filters(), cfg.language, cfg.batch_size)
-        ),
-        summary="datatrove's Gopher repetition/quality, C4 and FineWeb filters; C4 line removal in provenance",
-    )
-)
-
-register(
-    StageSpec(
-        name="quality_classifier",
-        config_model=QualityClassifierConfig,
-        build=lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
-        summary="DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
-        files=lambda cfg: {"model_path": (cfg.model_path, "train it with `corpusmill train-quality CONFIG`")},
-    )
-)
-
-register(
-    StageSpec(
-        name="perplexity_filter",
-        config_model=PerplexityConfig,
-        build=lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
-        summary="per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band",
-    )
-)
+def _heuristic_filters(cfg: HeuristicFiltersConfig, ctx: StageContext) -> DocProcessor:
+    return HeuristicFilters(ctx.label, cfg.enabled_filters(), cfg.language, cfg.batch_size)
 
 
 def _icp_order(cfg: IcpOrderConfig, ctx: StageContext) -> beam.PTransform:
     return IcpOrder(ctx.label, cfg, _model_path(cfg.embedding.model_path, ctx), _model_path(cfg.tokenizer, ctx), ctx.seed)
 
 
-register(
-    StageSpec(
-        name="icp_order",
-        config_model=IcpOrderConfig,
-        build=_icp_order,
-        files=lambda cfg: {
-            "embedding.model_path": (cfg.embedding.model_path, "point it at a sentence-transformers model directory"),
-            "tokenizer": (cfg.tokenizer, "point it at a tokenizer.json or an HF model directory"),
-        },
-        summary="In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; semantic near-dups dropped",
-    )
-)
+def _icp_files(cfg: IcpOrderConfig) -> dict[str, tuple[str | None, str]]:
+    return {"embedding.model_path": (cfg.embedding.model_path, "point it at a sentence-transformers model directory"),
+            "tokenizer": (cfg.tokenizer, "point it at a tokenizer.json or an HF model directory")}
+
+
+# One StageSpec per stage: name, config model, build, summary[, model files checked before a run starts].
+STAGES = [
+    StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg),
+              "drop documents whose whitespace-folded text repeats; keep the smallest id"),
+    StageSpec("prox", ProxConfig, lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
+              "ProX refinement: document-level then chunk-level programs (rules or a model), strict parser"),
+    StageSpec("minhash_dedup", MinhashDedupConfig, lambda cfg, ctx: MinhashDedup(ctx.label, cfg),
+              "MinHash LSH near-duplicate removal with distributed connected components; keep one per cluster"),
+    StageSpec("language_id", LanguageIdConfig, _language_id,
+              "fastText lid.176 language ID; keep configured languages above min_score",
+              lambda cfg: {"model_path": (cfg.model_path, "point it at a fastText language-ID model file")}),
+    StageSpec("heuristic_filters", HeuristicFiltersConfig, doc_stage(_heuristic_filters),
+              "datatrove's Gopher repetition/quality, C4 and FineWeb filters; C4 line removal in provenance"),
+    StageSpec("quality_classifier", QualityClassifierConfig,
+              lambda cfg, ctx: QualityClassifier(ctx.label, cfg, _model_path(cfg.model_path, ctx)),
+              "DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
+              lambda cfg: {"model_path": (cfg.model_path, "train it with `corpusmill train-quality CONFIG`")}),
+    StageSpec("perplexity_filter", PerplexityConfig,
+              lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
+              "per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band"),
+    StageSpec("icp_order", IcpOrderConfig, _icp_order,
+              "In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; "
+              "semantic near-dups dropped", _icp_files),
+]
+
+REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in STAGES}
+if len(REGISTRY) != len(STAGES):
+    raise ValueError(f"a stage name is registered twice: {sorted(s.name for s in STAGES)}")

@@ -12,7 +12,6 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import run_config, write_jsonl
 from transforms.icp_order import IcpOrder, IcpOrderConfig
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED
 
 
 def test_stage_orders_shards_cuts_contexts_and_drops_semantic_duplicates(tmp_path, stdlib_docs):
@@ -77,15 +76,15 @@ def test_embedding_failure_is_quarantined_and_oversized_clusters_split(stdlib_do
     cfg = IcpOrderConfig(clusters=1, max_cluster_docs=3, knn={"k": 4})
     with TestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
         outputs = p | beam.Create(docs) | IcpOrder("icp_order", cfg)
-        assert_that(outputs[KEPT] | "Ranks" >> beam.Map(lambda d: d["_rank"]), equal_to(list(range(8))), label="ranks")
+        assert_that(outputs.kept | "Ranks" >> beam.Map(lambda d: d["_rank"]), equal_to(list(range(8))), label="ranks")
         assert_that(
-            outputs[QUARANTINED] | "Why" >> beam.Map(lambda d: (d["id"], d["_reject"]["error"].split(":")[0])),
+            outputs.quarantined | "Why" >> beam.Map(lambda d: (d["id"], d["_reject"]["error"].split(":")[0])),
             equal_to([("bad", "ValueError")]),
             label="quarantined",
         )
-        assert_that(outputs[DROPPED], equal_to([]), label="dropped")
+        assert_that(outputs.dropped, equal_to([]), label="dropped")
         # one cluster of 8 over a cap of 3: hashed into 3 parts (sizes as the ids hash; a part may be empty)
-        stats = outputs["stats"] | beam.Filter(lambda kv: kv[0] in ("clusters", "groups", "group_sizes"))
+        stats = outputs.stats | beam.Filter(lambda kv: kv[0] in ("clusters", "groups", "group_sizes"))
         split = stats | beam.Map(lambda kv: kv if kv[0] != "groups" else ("groups", kv[1] in (2, 3)))
         split = split | "Max" >> beam.Map(lambda kv: kv if kv[0] != "group_sizes" else ("largest", kv[1]["max"] < 8))
         assert_that(split, equal_to([("clusters", 1), ("groups", True), ("largest", True)]), label="split")

@@ -78,7 +78,7 @@ def test_wheel_and_sdist_hold_every_module_and_data_file(installed):
     expected = set(installed["package_files"])
     modules = {f for f in expected if f.endswith(".py")}
     data = expected - modules
-    assert len(modules) > 60 and "transforms/llm/backend.py" in modules
+    assert len(modules) > 60 and "transforms/llm/vllm_engine.py" in modules
     assert "transforms/tinystories/vocabulary.json" in data
     in_wheel = {n for n in zipfile.ZipFile(installed["wheel"]).namelist() if n.split("/")[0] in PACKAGES}
     with tarfile.open(installed["sdist"]) as tar:

@@ -77,7 +77,7 @@ def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path)
     with beam.Pipeline(runner="FnApiRunner", options=PipelineOptions()) as p:
         res = p | beam.Create(docs) | ProxStage("prox", cfg)
         for tag in ("kept", "dropped", "quarantined"):
-            (res[tag] | f"J{tag}" >> beam.Map(lambda d: json.dumps({"id": d["id"], "prov": d["provenance"]}))
+            (getattr(res, tag) | f"J{tag}" >> beam.Map(lambda d: json.dumps({"id": d["id"], "prov": d["provenance"]}))
              | f"W{tag}" >> beam.io.WriteToText(str(out / tag)))
     rows = {tag: [json.loads(l) for f in out.parent.glob(f"out/{tag}*") for l in f.read_text().splitlines()]
             for tag in ("kept", "dropped", "quarantined")}

@@ -11,8 +11,9 @@ from pipelines.cli import main
 from tests.conftest import run_config, write_jsonl
 from tests.quality_data import sample_records
 from transforms.model_files import file_sha256
-from transforms.quality_classifier import MIN_SCORE_SPREAD, QualityClassifierConfig, exact_cut, grid_cut, \
-    score_spread, undertrained_warning
+from transforms.quality_classifier import MIN_SCORE_SPREAD, QualityClassifierConfig, score_spread, \
+    undertrained_warning
+from transforms.score_then_cut import Bounds, exact_cut, grid_bounds
 
 
 def junk_lines(rendered: str, source: str) -> str:
@@ -86,6 +87,6 @@ def test_cuts():
     assert exact_cut([0.1, 0.9, 0.5, 0.7], 0.5) == 0.7
     assert exact_cut([0.1, 0.9, 0.5, 0.7], 0.1) == 0.9
     assert exact_cut([], 0.5) is None
-    assert grid_cut([0.0, 0.25, 0.5, 0.75, 1.0], 0.25) == 0.75
+    assert grid_bounds([0.0, 0.25, 0.5, 0.75, 1.0], 1.0 - 0.25, None) == Bounds(0.75, None)  # the top quarter
     with pytest.raises(Exception, match="exactly one"):
         QualityClassifierConfig.model_validate({"model_path": "m.bin", "threshold": 0.5, "top_fraction": 0.1})

@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from transforms.perplexity import PerplexityConfig, PerplexityScorer, band_cuts, perplexity
 from transforms.outcomes import Kept
+from transforms.perplexity import PerplexityConfig, perplexity
+from transforms.score_then_cut import Bounds, _Cut, grid_bounds
 
 
 def test_perplexity_is_exp_mean_nll_skipping_the_unscored_first_token():
@@ -14,11 +15,11 @@ def test_perplexity_is_exp_mean_nll_skipping_the_unscored_first_token():
 
 
 def test_threshold_rules_and_band_cuts():
-    scorer = PerplexityScorer("p", lambda: None, max_perplexity=100.0, min_perplexity=5.0)
-    assert isinstance(scorer.decide({"perplexity": 50.0}), Kept)
-    assert scorer.decide({"perplexity": 500.0}).reason == "perplexity_above_max"
-    assert scorer.decide({"perplexity": 2.0}).reason == "perplexity_below_min"
-    assert band_cuts([float(i) for i in range(101)], 10, 90) == (10.0, 90.0)
+    cut, bounds = _Cut("perplexity", "perplexity_below_min", "perplexity_above_max"), Bounds(5.0, 100.0)
+    assert isinstance(cut.decide({"perplexity": 50.0}, bounds), Kept)
+    assert cut.decide({"perplexity": 500.0}, bounds).reason == "perplexity_above_max"
+    assert cut.decide({"perplexity": 2.0}, bounds).reason == "perplexity_below_min"
+    assert grid_bounds([float(i) for i in range(101)], 10 / 100, 90 / 100) == (10.0, 90.0)
     with pytest.raises(Exception, match="exactly one"):
         PerplexityConfig.model_validate({"max_perplexity": 10, "percentile_band": [5, 95]})
 

@@ -12,8 +12,8 @@ from typing import Iterable
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict
 
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, mark_rejected
-from transforms.stage import StageCounters
+from transforms.outcomes import DROPPED, KEPT, Dropped, Kept, Outcome
+from transforms.stage import StageCounters, StageOutputs
 from transforms.text_hash import normalized_text_hash
 
 REASON = "exact_duplicate"
@@ -49,12 +49,7 @@ class _ResolveFn(beam.DoFn):
         _, docs = keyed
         for outcome in resolve_duplicates(docs):
             self._counters.inputs.inc()
-            if isinstance(outcome, Kept):
-                self._counters.kept.inc()
-                yield outcome.doc
-            else:
-                self._counters.drop(outcome.reason)
-                yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, self._label))
+            yield self._counters.route(outcome, self._label)
 
 
 class ExactDedup(beam.PTransform):
@@ -69,5 +64,4 @@ class ExactDedup(beam.PTransform):
             | "Group" >> beam.GroupByKey()
             | "Resolve" >> beam.ParDo(_ResolveFn(self._stage_label)).with_outputs(DROPPED, main=KEPT)
         )
-        empty = docs.pipeline | "NoQuarantine" >> beam.Create([])
-        return {KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: empty}
+        return StageOutputs(outputs[KEPT], outputs[DROPPED])

@@ -1,6 +1,6 @@
 """The ``icp_order`` stage: In-Context Pretraining order, sharded by k-means cluster on Beam.
 
-    docs → embed + count tokens (batched; failures quarantined)
+    docs → embed + count tokens (the stage runner, step ``LABEL.embed``; failures quarantined)
          → bounded sample (smallest id hashes) → spherical k-means centroids (faiss)  [one worker, ≤ kmeans_sample rows]
          → each doc to its nearest centroid (side input) → clusters over max_cluster_docs split in parts
          → GroupByKey per (cluster, part) → kNN + semantic near-dup drop + Algorithm 1 + contexts (transforms.icp)
@@ -21,7 +21,6 @@ from typing import Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.utils.shared import Shared
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.embeddings import EmbeddingConfig, SentenceTransformerEmbedder
@@ -31,7 +30,6 @@ from transforms.knn import KnnConfig
 from transforms.outcomes import (
     DROPPED,
     KEPT,
-    QUARANTINED,
     DocProcessor,
     Dropped,
     Kept,
@@ -39,10 +37,9 @@ from transforms.outcomes import (
     Quarantined,
     add_provenance,
     mark_rejected,
-    safe_process_batch,
 )
 from transforms.parquet_sink import RANK
-from transforms.stage import StageCounters
+from transforms.stage import ApplyDocStage, StageCounters, StageOutputs
 from transforms.text_hash import stable_bucket
 from transforms.tokens import TokenCounter
 
@@ -93,36 +90,6 @@ class EmbedForOrdering(DocProcessor):
             doc[TOKENS] = length
             outcomes.append(Kept(doc))
         return outcomes
-
-
-class _Holder:
-    def __init__(self, processor: DocProcessor):
-        self.processor = processor
-
-
-class _EmbedFn(beam.DoFn):
-    def __init__(self, label: str, processor: EmbedForOrdering):
-        self._label = label
-        self._template = processor
-        self._shared = Shared()
-
-    def setup(self):
-        def load():
-            self._template.setup()
-            return _Holder(self._template)
-
-        self._holder = self._shared.acquire(load, tag=f"{self._label}:embed:{id(self._shared)}")
-        self._counters = StageCounters(self._label)
-
-    def process(self, batch):
-        docs = [dict(d) for d in batch]
-        self._counters.inputs.inc(len(docs))
-        for outcome in safe_process_batch(self._holder.processor, docs):
-            if isinstance(outcome, Kept):
-                yield outcome.doc
-            else:
-                self._counters.quarantined.inc()
-                yield beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, self._label))
 
 
 def vector_of(doc: dict) -> np.ndarray:
@@ -286,12 +253,8 @@ class IcpOrder(beam.PTransform):
 
     def expand(self, docs):
         label, cfg, seed = self._stage_label, self._cfg, self._seed
-        embedded = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.embedding.batch_size)
-            | "Embed" >> beam.ParDo(_EmbedFn(label, self._embedder)).with_outputs(QUARANTINED, main=KEPT)
-        )
-        ok = embedded[KEPT]
+        embedded = docs | "Embed" >> ApplyDocStage(f"{label}.embed", self._embedder)
+        ok = embedded.kept
         count = ok | "Count" >> beam.combiners.Count.Globally()
         model = beam.pvalue.AsSingleton(
             ok
@@ -318,9 +281,9 @@ class IcpOrder(beam.PTransform):
             | "Plan" >> beam.Map(plan_groups, model, cfg.knn.k)
         )
         placed = ordered[KEPT] | "Place" >> beam.ParDo(_PlaceFn(label), beam.pvalue.AsSingleton(plan))
-        return {
-            KEPT: placed,
-            DROPPED: ordered[DROPPED],
-            QUARANTINED: embedded[QUARANTINED],
-            "stats": plan | "Stats" >> beam.FlatMap(lambda p: p["stats"]),
-        }
+        return StageOutputs(
+            placed,
+            (embedded.dropped, ordered[DROPPED]) | "AllDropped" >> beam.Flatten(),
+            embedded.quarantined,
+            stats=plan | "Stats" >> beam.FlatMap(lambda p: p["stats"]),
+        )

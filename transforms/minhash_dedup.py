@@ -27,8 +27,9 @@ from transforms.cluster_keepers import ApplyDecision, ChooseKeepers
 from transforms.lsh_candidates import BandCandidates
 from transforms.minhash import choose_bands
 from transforms.minhash_signatures import Signatures
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED
+from transforms.outcomes import DROPPED, KEPT
 from transforms.shingles import ShingleSpec
+from transforms.stage import StageOutputs
 from transforms.star_components import StarComponents
 from transforms.verify_edges import VerifyEdges
 
@@ -161,9 +162,4 @@ class MinhashDedup(beam.PTransform):
             | "BinDict" >> beam.combiners.ToDict()
             | "Histogram" >> beam.Map(lambda d: ("cluster_size_histogram", _sorted_bins(d))),
         ]
-        return {
-            KEPT: decided[KEPT],
-            DROPPED: decided[DROPPED],
-            QUARANTINED: docs.pipeline | "NoQuarantine" >> beam.Create([]),
-            "stats": stats | "AllStats" >> beam.Flatten(),
-        }
+        return StageOutputs(decided[KEPT], decided[DROPPED], stats=stats | "AllStats" >> beam.Flatten())

@@ -90,9 +90,5 @@ class WithStats(beam.PTransform):
         self._stats = stats
 
     def expand(self, docs):
-        outputs = dict(docs | "Apply" >> self._inner)
-        constant = docs.pipeline | "ModelStats" >> self._stats
-        if "stats" in outputs:
-            constant = (outputs["stats"], constant) | "AllStats" >> beam.Flatten()
-        outputs["stats"] = constant
-        return outputs
+        outputs = docs | "Apply" >> self._inner
+        return outputs.with_stats(docs.pipeline | "ModelStats" >> self._stats)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.normalize import fault_stat
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
-from transforms.stage import ApplyDocStage
+from transforms.outcomes import DocProcessor
+from transforms.stage import ApplyDocStage, StageOutputs
 from transforms.unique_ids import EnforceUniqueIds
 
 
@@ -22,16 +22,16 @@ class NormalizeStage(beam.PTransform):
 
     def expand(self, records):
         made = records | "Documents" >> ApplyDocStage(self._stage_label, self._normalizer)
-        unique = made[KEPT] | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
+        unique = made.kept | "UniqueIds" >> EnforceUniqueIds(self._stage_label)
         stats = (
-            made[QUARANTINED]
+            made.quarantined
             | "InputFaults" >> beam.FlatMap(lambda d: [d["_input_fault"]] if "_input_fault" in d else [])
             | "AllInputFaults" >> beam.combiners.ToList()
             | "InputFaultsStat" >> beam.FlatMap(fault_stat)
         )
-        return {
-            "stats": stats,
-            KEPT: unique[KEPT],
-            DROPPED: (made[DROPPED], unique[DROPPED]) | "Dropped" >> beam.Flatten(),
-            QUARANTINED: (made[QUARANTINED], unique[QUARANTINED]) | "Quarantined" >> beam.Flatten(),
-        }
+        return StageOutputs(
+            unique.kept,
+            (made.dropped, unique.dropped) | "Dropped" >> beam.Flatten(),
+            (made.quarantined, unique.quarantined) | "Quarantined" >> beam.Flatten(),
+            stats=stats,
+        )

@@ -75,10 +75,13 @@ class DocProcessor:
 
     Thresholds are constructor arguments. ``setup`` loads heavy objects (models)
     once per worker process. Model stages that are faster in batches set
-    ``batch_size`` > 1 and override ``process_batch``.
+    ``batch_size`` > 1 and override ``process_batch``; those that pay per call
+    (an LLM engine step) also set ``min_batch_size`` so every call is a full batch.
+    Side inputs given to ``ApplyDocStage`` arrive as keyword arguments.
     """
 
     batch_size: int = 1
+    min_batch_size: int = 1
 
     def setup(self) -> None:
         """Load models or other heavy state; called once per worker process."""
@@ -86,31 +89,30 @@ class DocProcessor:
     def teardown(self) -> None:
         """Release what ``setup`` acquired (engine processes, file handles)."""
 
-    def process(self, doc: dict) -> Outcome:
+    def process(self, doc: dict, **side: Any) -> Outcome:
         raise NotImplementedError
 
-    def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
-        return [self.process(doc) for doc in docs]
+    def process_batch(self, docs: Sequence[dict], **side: Any) -> list[Outcome]:
+        return [self.process(doc, **side) for doc in docs]
 
 
-def safe_process_batch(processor: DocProcessor, docs: Sequence[dict]) -> Iterable[Outcome]:
+def safe_process_batch(processor: DocProcessor, docs: Sequence[dict], side: dict | None = None) -> Iterable[Outcome]:
     """Run a batch; if it raises, retry each document alone so only the bad one is quarantined."""
+    side = side or {}
     try:
-        outcomes = processor.process_batch(docs)
+        outcomes = processor.process_batch(docs, **side)
         if len(outcomes) != len(docs):
             raise RuntimeError(
                 f"{type(processor).__name__} returned {len(outcomes)} outcomes for {len(docs)} documents"
             )
         return outcomes
     except Exception:  # noqa: BLE001 - isolate the failing document below
-        if len(docs) == 1:
-            return [_safe_single(processor, docs[0])]
-        return [_safe_single(processor, doc) for doc in docs]
+        return [_safe_single(processor, doc, side) for doc in docs]
 
 
-def _safe_single(processor: DocProcessor, doc: dict) -> Outcome:
+def _safe_single(processor: DocProcessor, doc: dict, side: dict) -> Outcome:
     try:
-        outcomes = processor.process_batch([doc])
+        outcomes = processor.process_batch([doc], **side)
         if len(outcomes) != 1:
             raise RuntimeError(f"expected 1 outcome, got {len(outcomes)}")
         return outcomes[0]

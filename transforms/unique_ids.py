@@ -19,7 +19,7 @@ from typing import Iterable
 import apache_beam as beam
 
 from transforms.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, Quarantined
-from transforms.stage import StageCounters
+from transforms.stage import StageCounters, StageOutputs
 from transforms.text_hash import normalized_text_hash
 
 SAME_TEXT = "exact_duplicate"
@@ -71,7 +71,7 @@ class _ResolveFn(beam.DoFn):
 
 
 class EnforceUniqueIds(beam.PTransform):
-    """Documents → ``{kept, dropped, quarantined}`` with every kept id unique."""
+    """Documents → ``StageOutputs`` with every kept id unique."""
 
     def __init__(self, label: str):
         super().__init__()
@@ -93,8 +93,5 @@ class EnforceUniqueIds(beam.PTransform):
             | "GroupColliding" >> beam.GroupByKey()
             | "Resolve" >> beam.ParDo(_ResolveFn(self._stage_label)).with_outputs(DROPPED, QUARANTINED, main=KEPT)
         )
-        return {
-            KEPT: (split[KEPT], resolved[KEPT]) | "Kept" >> beam.Flatten(),
-            DROPPED: resolved[DROPPED],
-            QUARANTINED: resolved[QUARANTINED],
-        }
+        return StageOutputs(
+            (split[KEPT], resolved[KEPT]) | "Kept" >> beam.Flatten(), resolved[DROPPED], resolved[QUARANTINED])

@@ -5,34 +5,32 @@ Program sources (``writer``), both running through the same parser and executor:
   documents of one source are found here in Beam (count of documents per
   (source, line hash), then a threshold relative to the source's size), and
   reach the writer as a side input: no single process sees the corpus.
-- ``model``: a refining model through ``transforms.llm.backend`` (vLLM offline
-  engine, or an OpenAI-compatible server). The engine is loaded once per
-  worker process, shared by all DoFn instances, and closed when the last of
-  them is torn down. A generation that still fails after the backend's retries
-  leaves the document unchanged, with the error in provenance and counted.
+- ``model``: a refining model through ``transforms.llm.api`` (vLLM offline
+  engine, or an OpenAI-compatible server). The stage runner loads the engine
+  once per worker process and closes it after its last user; batches are full
+  (``min_batch_size``). A generation that still fails after the backend's
+  retries leaves the document unchanged, with the error in provenance and counted.
 
 Provenance per document: the program text (as written), the error count and
 messages, and the writer.
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Literal
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.utils.shared import Shared
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.llm.api import BackendConfig, GenerationBackend, Sampling
 from transforms.llm.backends import make_backend
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, add_provenance, \
-    describe_error, safe_process_batch
+from transforms.llm.metrics import LLMMetrics
+from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, add_provenance, describe_error
 from transforms.prox import prompts
 from transforms.prox.executor import ChunkRules, Result, run_chunk_program, run_doc_program
 from transforms.prox.rules import RuleConfig, line_key, write_chunk_program, write_doc_program
-from transforms.stage import StageCounters
+from transforms.stage import ApplyDocStage
 
 STAGE = "prox"
 _MAX_PROGRAM_CHARS = 20_000
@@ -73,16 +71,11 @@ class ProxConfig(BaseModel):
                           max_short_run=self.max_short_run, repeat_min_words_alone=self.repeat_min_words_alone)
 
 
-class _LLMMetrics:
-    """Beam metrics for model calls: requests, tokens in/out, failures, latency."""
+class _ProgramMetrics:
+    """Beam metrics for the programs (the model calls are counted by ``LLMMetrics``)."""
 
     def __init__(self, label: str):
         ns = f"corpusmill.{label}"
-        self.requests = Metrics.counter(ns, "llm_requests")
-        self.tokens_in = Metrics.counter(ns, "llm_prompt_tokens")
-        self.tokens_out = Metrics.counter(ns, "llm_completion_tokens")
-        self.failures = Metrics.counter(ns, "llm_failures")
-        self.latency_ms = Metrics.distribution(ns, "llm_batch_latency_ms")
         self.program_errors = Metrics.counter(ns, "program_errors")
         self.discarded = Metrics.counter(ns, "programs_discarded")
         # A program is malformed when any statement failed to parse or execute, or
@@ -92,19 +85,12 @@ class _LLMMetrics:
         self.chunk_programs = Metrics.counter(ns, "chunk_programs")
         self.chunk_malformed = Metrics.counter(ns, "chunk_programs_malformed")
 
-    def record(self, gens, seconds: float) -> None:
-        self.requests.inc(len(gens))
-        self.tokens_in.inc(sum(g.prompt_tokens for g in gens))
-        self.tokens_out.inc(sum(g.completion_tokens for g in gens))
-        self.failures.inc(sum(1 for g in gens if g.error))
-        self.latency_ms.update(int(seconds * 1000))
-
 
 class ProxProcessor(DocProcessor):
     """Refine documents with doc- then chunk-level programs from ``cfg.writer``.
 
-    ``repeated`` (source → set of line hashes) is set by the Beam wrapper from
-    its side input; without it the rules writer uses patterns only.
+    ``repeated`` (source → set of line hashes, a side input per batch) feeds the
+    rules writer; without it the rules writer uses patterns only.
     """
 
     def __init__(self, cfg: ProxConfig, label: str = STAGE, config_dir: str | None = None, seed: int = 0,
@@ -114,9 +100,11 @@ class ProxProcessor(DocProcessor):
         self.config_dir = config_dir
         self.seed = seed
         self.batch_size = cfg.batch_size
-        self.repeated: dict[str, frozenset[int]] = {}
+        # An engine step costs per call; the rules writer has no per-call cost.
+        self.min_batch_size = cfg.batch_size if cfg.writer == "model" else 1
         self.backend = backend
         self._owns_backend = backend is None
+        self._llm: LLMMetrics | None = None
 
     def setup(self) -> None:
         if self.cfg.writer == "model" and self.backend is None:
@@ -132,10 +120,11 @@ class ProxProcessor(DocProcessor):
         return Sampling(max_tokens=max_tokens, temperature=self.cfg.temperature, seed=self.seed)
 
     def _generate(self, messages: list, max_tokens: int):
-        metrics = _LLMMetrics(self.label)
+        if self._llm is None:
+            self._llm = LLMMetrics(self.label)
         start = time.monotonic()
         gens = self.backend.generate(messages, self._sampling(max_tokens))
-        metrics.record(gens, time.monotonic() - start)
+        self._llm.record(gens, time.monotonic() - start)
         return gens
 
     def _doc_programs(self, docs) -> list[tuple[str, str | None]]:
@@ -156,10 +145,10 @@ class ProxProcessor(DocProcessor):
             results[k] = (g.text, g.error)
         return results
 
-    def _chunk_programs(self, docs) -> list[tuple[str, str | None]]:
+    def _chunk_programs(self, docs, repeated: dict[str, frozenset[int]]) -> list[tuple[str, str | None]]:
         if self.cfg.writer == "rules":
             rc = self.cfg.rule_config()
-            return [(write_chunk_program(d["text"], self.repeated.get(d.get("source") or "", frozenset()), rc), None)
+            return [(write_chunk_program(d["text"], repeated.get(d.get("source") or "", frozenset()), rc), None)
                     for d in docs]
         b = self.backend
         owner, msgs = [], []
@@ -182,9 +171,9 @@ class ProxProcessor(DocProcessor):
         return [("\n".join(t), "; ".join(e) or None) for t, e in zip(texts, errors)]
 
     # -- decisions ---------------------------------------------------------
-    def process_batch(self, docs) -> list[Outcome]:
+    def process_batch(self, docs, repeated: dict[str, frozenset[int]] | None = None) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(docs)
-        metrics = _LLMMetrics(self.label)
+        metrics = _ProgramMetrics(self.label)
         live = list(range(len(docs)))
         records: dict[int, dict] = {i: {"writer": self.cfg.writer} for i in live}
 
@@ -205,7 +194,7 @@ class ProxProcessor(DocProcessor):
             live = [i for i in live if outcomes[i] is None]
 
         if self.cfg.chunk_level and live:
-            for i, (program, gen_error) in zip(live, self._chunk_programs([docs[i] for i in live])):
+            for i, (program, gen_error) in zip(live, self._chunk_programs([docs[i] for i in live], repeated or {})):
                 rec = records[i]
                 if gen_error:
                     rec["chunk_generation_error"] = gen_error
@@ -249,56 +238,6 @@ class ProxProcessor(DocProcessor):
 
 # -- Beam ------------------------------------------------------------------
 
-class _Holder:
-    def __init__(self, processor: ProxProcessor):
-        self.processor = processor
-
-
-_USERS: dict[str, int] = {}
-_USERS_LOCK = threading.Lock()
-
-
-class _ProxFn(beam.DoFn):
-    """Shares one loaded processor (and engine) per worker; the last teardown closes it."""
-
-    def __init__(self, label: str, processor: ProxProcessor):
-        self._label = label
-        self._template = processor
-        self._shared = Shared()
-        self._tag = f"{label}:{id(self)}"
-
-    def setup(self):
-        def load():
-            self._template.setup()
-            return _Holder(self._template)
-
-        self._holder = self._shared.acquire(load, tag=self._tag)
-        with _USERS_LOCK:
-            _USERS[self._tag] = _USERS.get(self._tag, 0) + 1
-        self._counters = StageCounters(self._label)
-
-    def process(self, docs, repeated=None):
-        processor = self._holder.processor
-        if repeated is not None:
-            processor.repeated = repeated
-        self._counters.inputs.inc(len(docs))
-        for outcome in safe_process_batch(processor, docs):
-            yield self._counters.route(outcome, self._label)
-
-    def teardown(self):
-        holder = getattr(self, "_holder", None)
-        if holder is None:
-            return
-        self._holder = None
-        with _USERS_LOCK:
-            _USERS[self._tag] -= 1
-            last = _USERS[self._tag] == 0
-            if last:
-                del _USERS[self._tag]
-        if last:
-            holder.processor.teardown()
-
-
 def _doc_line_keys(doc: dict):
     source = doc.get("source") or ""
     for key in {line_key(line) for line in doc["text"].split("\n") if line.strip()}:
@@ -341,21 +280,8 @@ class ProxStage(beam.PTransform):
         self._processor = ProxProcessor(cfg, label, config_dir, seed)
 
     def expand(self, docs):
-        # Full batches from the start: BatchElements' adaptive sizing begins at min_batch_size,
-        # and an LLM engine fed batches of 1, 2, 4 ... loses most of its throughput. For the
-        # model writer a shuffle first hands this step whole partitions instead of Beam's
-        # small bundles (a bundle's last, partial batch is flushed at the bundle's end).
-        if self._cfg.writer == "model":
-            docs_in = docs | "GatherForBatches" >> beam.Reshuffle()
-        else:
-            docs_in = docs
-        batches = docs_in | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size,
-                                                          max_batch_size=self._cfg.batch_size)
-        fn = _ProxFn(self._label, self._processor)
+        side = None
         if self._cfg.writer == "rules" and self._cfg.chunk_level:
             repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
-            outputs = batches | "Refine" >> beam.ParDo(fn, repeated=beam.pvalue.AsDict(repeated)).with_outputs(
-                DROPPED, QUARANTINED, main=KEPT)
-        else:
-            outputs = batches | "Refine" >> beam.ParDo(fn).with_outputs(DROPPED, QUARANTINED, main=KEPT)
-        return {KEPT: outputs[KEPT], DROPPED: outputs[DROPPED], QUARANTINED: outputs[QUARANTINED]}
+            side = {"repeated": beam.pvalue.AsDict(repeated)}
+        return docs | "Refine" >> ApplyDocStage(self._label, self._processor, side=side)

@@ -17,7 +17,6 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.language_id import LanguageId
-from transforms.ledger import IN
 from transforms.llm.api import BackendConfig, Sampling
 from transforms.llm.backends import make_backend
 from transforms.llm.metrics import LLMMetrics
@@ -185,7 +184,7 @@ def instruction_doc(ins: Instruction, seed: int, source: str) -> dict:
 
 
 class TinyStoriesSource(beam.PTransform):
-    """PBegin → {in: prompts, kept: stories, dropped, quarantined}."""
+    """PBegin → StageOutputs: ``inputs`` the prompts, ``kept`` the stories."""
 
     def __init__(self, label: str, cfg: TinyStoriesConfig, config_dir: str | None, run_seed: int):
         super().__init__(label)
@@ -210,4 +209,4 @@ class TinyStoriesSource(beam.PTransform):
                                      for i in build_instructions(vocab, seed, start, stop)])
         )
         outputs = prompts | "Write" >> ApplyDocStage(self._label, StoryWriter(self._label, cfg, seed, self._config_dir))
-        return {IN: prompts, **outputs}
+        return outputs._replace(inputs=prompts)

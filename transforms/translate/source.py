@@ -25,12 +25,11 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.language_id import LanguageId
-from transforms.ledger import IN
 from transforms.normalize import NormalizeSettings, Normalizer
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor, Dropped, Kept, Outcome, Quarantined, \
-    add_provenance, mark_rejected
+from transforms.outcomes import DocProcessor, Dropped, Kept, Outcome, Quarantined, add_provenance
 from transforms.readers import ReadInputs
-from transforms.stage import ApplyDocStage, StageCounters
+from transforms.score_then_cut import Select
+from transforms.stage import ApplyDocStage, StageOutputs
 from transforms.translate.checks import MTLimits, translation_problem
 from transforms.translate.mt import MTConfig, make_mt_backend, supported_pairs
 from transforms.translate.segment import segment
@@ -214,28 +213,6 @@ class DocTranslator(DocProcessor):
         return out
 
 
-class _Select(beam.DoFn):
-    """Keep a document when ``keep(doc, *side_inputs)`` is true; otherwise drop it with ``reason``."""
-
-    def __init__(self, label: str, keep, reason: str, action: str | None = None):
-        self._label, self._keep, self._reason, self._action = label, keep, reason, action
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc, *side):
-        self._counters.inputs.inc()
-        if self._keep(doc, *side):
-            self._counters.kept.inc()
-            if self._action:
-                doc = dict(doc)
-                add_provenance(doc, self._label, self._action)
-            yield doc
-        else:
-            self._counters.drop(self._reason)
-            yield beam.pvalue.TaggedOutput(DROPPED, mark_rejected(Dropped(doc, self._reason), self._label))
-
-
 def _mix_probability(tgt: str, fraction: float, translated: dict, clean: dict) -> float:
     """Clean rows wanted = fraction/(1-fraction) x translated rows; each available one is kept with this p."""
     wanted = fraction / (1 - fraction) * translated.get(tgt, 0)
@@ -244,7 +221,7 @@ def _mix_probability(tgt: str, fraction: float, translated: dict, clean: dict) -
 
 
 class TranslationeseSource(beam.PTransform):
-    """PBegin → {in: input records (one per target language), kept, dropped, quarantined, stats}."""
+    """PBegin → StageOutputs; ``inputs`` are the input records, one per target language."""
 
     def __init__(self, label: str, cfg: TranslationeseConfig, settings: NormalizeSettings, seed: int,
                  max_line_bytes: int):
@@ -273,9 +250,8 @@ class TranslationeseSource(beam.PTransform):
             )
         raw = raw_parts | "AllInputs" >> beam.Flatten()
         read = raw | "Read" >> ApplyDocStage(f"{label}.read", _ReadDocs(self._settings))
-        src, clean = read[KEPT] | "ByRole" >> beam.Partition(lambda d, _: 0 if d["_role"] == SRC else 1, 2)
-        dropped = [read[DROPPED]]
-        quarantined = [read[QUARANTINED]]
+        src, clean = read.kept | "ByRole" >> beam.Partition(lambda d, _: 0 if d["_role"] == SRC else 1, 2)
+        steps = [read]
 
         if cfg.max_docs is not None:
             chosen = (
@@ -284,39 +260,35 @@ class TranslationeseSource(beam.PTransform):
                 | "Smallest" >> beam.combiners.Top.SmallestPerKey(cfg.max_docs)
                 | "Chosen" >> beam.MapTuple(lambda tgt, ranked: (tgt, frozenset(i for _, i in ranked)))
             )
-            sampled = src | "Sample" >> beam.ParDo(
-                _Select(f"{label}.sample", lambda d, chosen: d["id"] in chosen.get(d["_tgt"], ()), "not_sampled"),
-                beam.pvalue.AsDict(chosen),
-            ).with_outputs(DROPPED, main=KEPT)
-            src = sampled[KEPT]
-            dropped.append(sampled[DROPPED])
+            sampled = src | "Sample" >> Select(
+                f"{label}.sample", lambda d, chosen: d["id"] in chosen.get(d["_tgt"], ()), "not_sampled",
+                side={"chosen": beam.pvalue.AsDict(chosen)})
+            src = sampled.kept
+            steps.append(sampled)
 
         mt = src | "Translate" >> ApplyDocStage(f"{label}.mt", DocTranslator(f"{label}.mt", cfg))
-        dropped.append(mt[DROPPED])
-        quarantined.append(mt[QUARANTINED])
-        kept = [mt[KEPT]]
-        stats = []
+        steps.append(mt)
+        kept = [mt.kept]
+        stats = None
 
         if cfg.clean:
             checked = clean | "CheckClean" >> ApplyDocStage(f"{label}.clean", _CheckClean(cfg.min_tgt_lang_score))
-            dropped.append(checked[DROPPED])
-            quarantined.append(checked[QUARANTINED])
-            translated_n = mt[KEPT] | "TranslatedPerTgt" >> beam.Map(lambda d: (d["tgt_lang"], 1)) | "SumT" >> beam.CombinePerKey(sum)
-            clean_n = checked[KEPT] | "CleanPerTgt" >> beam.Map(lambda d: (d["_tgt"], 1)) | "SumC" >> beam.CombinePerKey(sum)
+            steps.append(checked)
+            translated_n = mt.kept | "TranslatedPerTgt" >> beam.Map(lambda d: (d["tgt_lang"], 1)) | "SumT" >> beam.CombinePerKey(sum)
+            clean_n = checked.kept | "CleanPerTgt" >> beam.Map(lambda d: (d["_tgt"], 1)) | "SumC" >> beam.CombinePerKey(sum)
             fraction = cfg.clean_fraction
 
             def keep_clean(d, translated, available):
                 p = _mix_probability(d["_tgt"], fraction, translated, available)
                 return unit_hash(seed, "mix", d["id"]) < p
 
-            mixed = checked[KEPT] | "Mix" >> beam.ParDo(
-                _Select(f"{label}.mix", keep_clean, "not_mixed", action="mixed_clean"),
-                beam.pvalue.AsDict(translated_n), beam.pvalue.AsDict(clean_n),
-            ).with_outputs(DROPPED, main=KEPT)
-            kept.append(mixed[KEPT])
-            dropped.append(mixed[DROPPED])
-            mixed_n = mixed[KEPT] | "MixedPerTgt" >> beam.Map(lambda d: (d["_tgt"], 1)) | "SumM" >> beam.CombinePerKey(sum)
-            stats.append(
+            mixed = checked.kept | "Mix" >> Select(
+                f"{label}.mix", keep_clean, "not_mixed", action="mixed_clean",
+                side={"translated": beam.pvalue.AsDict(translated_n), "available": beam.pvalue.AsDict(clean_n)})
+            steps.append(mixed)
+            kept.append(mixed.kept)
+            mixed_n = mixed.kept | "MixedPerTgt" >> beam.Map(lambda d: (d["_tgt"], 1)) | "SumM" >> beam.CombinePerKey(sum)
+            stats = (
                 pbegin
                 | "MixStatSeed" >> beam.Create([None])
                 | "MixStat" >> beam.Map(
@@ -326,12 +298,10 @@ class TranslationeseSource(beam.PTransform):
                                                 for tgt in cfg.tgt_langs}),
                     beam.pvalue.AsDict(translated_n), beam.pvalue.AsDict(clean_n), beam.pvalue.AsDict(mixed_n))
             )
-        out = {
-            IN: raw,
-            KEPT: kept | "AllKept" >> beam.Flatten(),
-            DROPPED: dropped | "AllDropped" >> beam.Flatten(),
-            QUARANTINED: quarantined | "AllQuarantined" >> beam.Flatten(),
-        }
-        if stats:
-            out["stats"] = stats[0]
-        return out
+        return StageOutputs(
+            kept | "AllKept" >> beam.Flatten(),
+            [s.dropped for s in steps] | "AllDropped" >> beam.Flatten(),
+            [s.quarantined for s in steps] | "AllQuarantined" >> beam.Flatten(),
+            stats=stats,
+            inputs=raw,
+        )
