@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.corpusmill-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test check lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,13 @@ demo: setup $(QUALITY_MODEL)
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The edit loop: lint, then every test not marked slow (no vLLM engine, no end-to-end demo run).
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+lint: setup
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf out .pytest_cache

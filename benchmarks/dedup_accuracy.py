@@ -37,9 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dedup_corpus import revise, sample_documents  # noqa: E402
+
 from pipelines.config import config_from_dict  # noqa: E402
 from pipelines.run import run  # noqa: E402
-from transforms.shingles import ShingleSpec, jaccard, shingle_set  # noqa: E402
+from transforms.dedup.shingles import ShingleSpec, jaccard, shingle_set  # noqa: E402
 
 LEVELS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 BINS = [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001)]

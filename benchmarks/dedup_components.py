@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transforms.star_components import StarComponents  # noqa: E402
+from transforms.dedup.star_components import StarComponents  # noqa: E402
 
 
 def _cpu() -> float:

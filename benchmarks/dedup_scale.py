@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dedup_corpus import revise, sample_paragraphs  # noqa: E402
+
 from pipelines.build import build_pipeline  # noqa: E402
 from pipelines.config import config_from_dict  # noqa: E402
 from pipelines.run import pipeline_options, run  # noqa: E402

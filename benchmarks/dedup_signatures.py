@@ -33,8 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dedup_corpus import sample_documents  # noqa: E402
-from transforms.minhash import permutations, signatures  # noqa: E402
-from transforms.shingles import ShingleSpec, hash_shingles_batch  # noqa: E402
+
+from transforms.dedup.minhash_kernels import permutations, signatures  # noqa: E402
+from transforms.dedup.shingles import ShingleSpec, hash_shingles_batch  # noqa: E402
 
 NUM_PERM, SEED = 112, 1
 SPEC = ShingleSpec()

@@ -1,6 +1,6 @@
 """The icp_order stage's steps in one process, for benchmarks: same functions, no Beam.
 
-Mirrors ``transforms.icp_order.IcpOrder``: bounded sample → k-means centroids →
+Mirrors ``transforms.ordering.icp_order.IcpOrder``: bounded sample → k-means centroids →
 nearest centroid → clusters over the cap split by id hash → ``order_group`` per
 group → groups chained by ``plan_groups``. What Beam adds (shuffles, pickling,
 workers) is not measured here.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transforms.icp import order_group, random_order_cosine
-from transforms.icp_order import IcpOrderConfig, cluster_count, kmeans_centroids, plan_groups
-from transforms.text_hash import stable_bucket
+from transforms.core.text_hash import stable_bucket
+from transforms.ordering.icp_order import IcpOrderConfig, cluster_count, kmeans_centroids, plan_groups
+from transforms.ordering.icp_walk import order_group, random_order_cosine
 
 
 @dataclass

@@ -45,9 +45,9 @@ def one_size(n: int, threads: int) -> dict:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import faiss
-
     from icp_inprocess import order_in_process
-    from transforms.icp_order import IcpOrderConfig
+
+    from transforms.ordering.icp_order import IcpOrderConfig
 
     faiss.omp_set_num_threads(threads)
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ default is the model's 256). Throughput is printed per wall second and per CPU s
 (the machine is shared, so wall time includes waiting for a core).
 
 Orders compared, each with the stage's default k = 50, threshold 0.95 and
-2048-token contexts (transforms.icp via benchmarks/icp_inprocess.py):
+2048-token contexts (transforms.ordering.icp_walk via benchmarks/icp_inprocess.py):
 random permutation; unsharded (one cluster: the paper's global walk); sharded
 into k-means clusters as the Beam stage does. Goal: ≥ 3× random, sharded
 within 10% of unsharded.
@@ -34,14 +34,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
-
 from icp_inprocess import order_in_process  # noqa: E402
 from machine_text import doc_file_texts  # noqa: E402
-from transforms.embeddings import SentenceTransformerEmbedder, default_model_path  # noqa: E402
-from transforms.tokens import TokenCounter  # noqa: E402
-from transforms.icp import random_order_cosine  # noqa: E402
-from transforms.icp_order import IcpOrderConfig  # noqa: E402
-from transforms.text_hash import normalized_text_hash  # noqa: E402
+
+from transforms.core.text_hash import normalized_text_hash  # noqa: E402
+from transforms.ordering.embeddings import SentenceTransformerEmbedder, default_model_path  # noqa: E402
+from transforms.ordering.icp_order import IcpOrderConfig  # noqa: E402
+from transforms.ordering.icp_walk import random_order_cosine  # noqa: E402
+from transforms.outputs.token_counter import TokenCounter  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHUNK = 500

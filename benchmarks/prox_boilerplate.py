@@ -36,7 +36,7 @@ _WORD = re.compile(r"\w+")
 
 def read_jsonl_zst(path):
     with open(path, "rb") as f:
-        yield from (json.loads(l) for l in io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(f), encoding="utf-8"))
+        yield from (json.loads(line) for line in io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(f), encoding="utf-8"))
 
 
 def label_lines(rendered: str, rst: str) -> list[bool | None]:
@@ -97,10 +97,10 @@ def prf(labels_list, removed_list):
 
 
 def repeated_keys(docs, min_frac=0.3, min_docs=3):
-    """The same rule as ``transforms.prox.stage.RepeatedLines``, in one process (benchmark only)."""
+    """The same rule as ``transforms.prox.prox_stage.RepeatedLines``, in one process (benchmark only)."""
     from collections import Counter
 
-    counts = Counter(k for d in docs for k in {line_key(l) for l in d["text"].split("\n") if l.strip()})
+    counts = Counter(k for d in docs for k in {line_key(line) for line in d["text"].split("\n") if line.strip()})
     need = max(min_docs, min_frac * len(docs))
     return frozenset(k for k, n in counts.items() if n >= need)
 
@@ -116,8 +116,8 @@ def main():
     docs = [d for d in docs if d["url"] in rst]
     t = time.time()
     labels = [label_lines(d["text"], rst[d["url"]]) for d in docs]
-    n_lines = sum(l is not None for ls in labels for l in ls)
-    n_bp = sum(bool(l) for ls in labels for l in ls)
+    n_lines = sum(line is not None for ls in labels for line in ls)
+    n_bp = sum(bool(line) for ls in labels for line in ls)
     print(f"pages: {len(docs)}; non-blank lines: {n_lines}; boilerplate by reST alignment: {n_bp} "
           f"({n_bp / n_lines:.1%}); labelling took {time.time() - t:.0f}s")
 
@@ -146,7 +146,7 @@ def main():
     # sample's other sources (plays, poems, licenses, a manual in 7 languages).
     from collections import defaultdict
 
-    from tests.quality_data import sample_records
+    from tests.support.quality_data import sample_records
     from transforms.prox.executor import run_chunk_program
 
     for name in ("shakespeare.jsonl.zst", "sonnets.jsonl", "licenses.jsonl.zst", "debian-reference.jsonl.zst"):
@@ -159,7 +159,7 @@ def main():
             for rec in recs:
                 program = write_chunk_program(rec["text"], rep)
                 text_lines = rec["text"].split("\n")
-                lines += sum(1 for l in text_lines if l.strip())
+                lines += sum(1 for line in text_lines if line.strip())
                 removed += sum(1 for i in removed_lines(rec["text"], program) if text_lines[i].strip())
                 dropped += run_chunk_program(rec["text"], program).drop_reason is not None
                 n_docs += 1

@@ -28,10 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from tests.quality_data import sample_records  # noqa: E402
-from transforms.outcomes import Dropped, Kept  # noqa: E402
+from tests.support.quality_data import sample_records  # noqa: E402
+from transforms.core.outcomes import Dropped, Kept  # noqa: E402
+from transforms.prox.prox_stage import ProxConfig, ProxProcessor, ProxStage  # noqa: E402
 from transforms.prox.rules import line_key  # noqa: E402
-from transforms.prox.stage import ProxConfig, ProxProcessor, ProxStage  # noqa: E402
 
 
 def documents(n: int) -> list[dict]:
@@ -44,7 +44,7 @@ def documents(n: int) -> list[dict]:
 
 def repeated_by_source(docs, cfg: ProxConfig) -> dict[str, frozenset[int]]:
     sizes = Counter(d["source"] for d in docs)
-    counts = Counter((d["source"], k) for d in docs for k in {line_key(l) for l in d["text"].split("\n") if l.strip()})
+    counts = Counter((d["source"], k) for d in docs for k in {line_key(line) for line in d["text"].split("\n") if line.strip()})
     out: dict[str, set[int]] = {}
     for (source, key), n in counts.items():
         if n >= max(cfg.repeat_min_docs, cfg.repeat_min_frac * sizes[source]):

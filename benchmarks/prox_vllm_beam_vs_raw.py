@@ -31,9 +31,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.quality_data import sample_records  # noqa: E402
-from transforms.llm.vllm_engine import vllm_engine_kwargs  # noqa: E402
+from tests.support.quality_data import sample_records  # noqa: E402
 from transforms.llm.models import prepare_model  # noqa: E402
+from transforms.llm.vllm_engine import vllm_engine_kwargs  # noqa: E402
 from transforms.prox import prompts  # noqa: E402
 
 MAX_MODEL_LEN = 2048
@@ -105,7 +105,7 @@ def run_beam(model_dir, docs, max_tokens, batch_size):
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from transforms.prox.stage import ProxConfig, ProxStage
+    from transforms.prox.prox_stage import ProxConfig, ProxStage
 
     cfg = ProxConfig(writer="model", doc_level=False, chunk_max_new_tokens=max_tokens, batch_size=batch_size,
                      backend={"model": model_dir, "max_model_len": MAX_MODEL_LEN})
@@ -149,7 +149,7 @@ def main() -> None:
     print(f"Beam prox stage: pipeline wall {wall:.1f} s, engine start+stop {sum(engine_s):.1f} s, "
           f"{counters.get('llm_requests', 0)} requests")
     print(f"  Beam, batches of {args.batch_size:<4d}   : {tokens} tokens in {gen_s:6.1f} s = {tokens / gen_s:6.1f} tok/s")
-    for label, (secs, raw_tokens, texts) in raw.items():
+    for label, (secs, raw_tokens, _texts) in raw.items():
         print(f"Beam / raw ({label}): {(tokens / gen_s) / (raw_tokens / secs):.1%}")
     same = sum(programs.get(d["id"]) == t for d, t in zip(docs, raw[f"batches of {args.batch_size}"][2]))
     print(f"identical programs, Beam vs raw batches: {same}/{len(docs)}")

@@ -36,11 +36,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from tests.quality_data import mixed_texts  # noqa: E402
-from transforms.datatrove_reference import datatrove_chain, run_datatrove  # noqa: E402
-from transforms.heuristic_filters import FILTERS, HeuristicFilters  # noqa: E402
-from transforms.language_id import LanguageId, default_model_path  # noqa: E402
-from transforms.stage import ApplyDocStage  # noqa: E402
+from tests.support.quality_data import mixed_texts  # noqa: E402
+from transforms.core.runner import ApplyDocStage  # noqa: E402
+from transforms.quality.datatrove_reference import datatrove_chain, run_datatrove  # noqa: E402
+from transforms.quality.heuristic_filters import FILTERS, HeuristicFilters  # noqa: E402
+from transforms.quality.language_id import LanguageId, default_model_path  # noqa: E402
 
 
 def sample_documents(n: int) -> list[tuple[str, str]]:

@@ -17,8 +17,8 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.quality_data import sample_records  # noqa: E402
-from transforms.language_id import LanguageId  # noqa: E402
+from tests.support.quality_data import sample_records  # noqa: E402
+from transforms.quality.language_id import LanguageId  # noqa: E402
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.quality_data import sample_records  # noqa: E402
+from tests.support.quality_data import sample_records  # noqa: E402
 from transforms.llm.api import BackendConfig  # noqa: E402
 from transforms.llm.models import prepare_model  # noqa: E402
-from transforms.perplexity import PerplexityScorer, make_backend_factory  # noqa: E402
+from transforms.quality.perplexity_filter import PerplexityScorer, make_backend_factory  # noqa: E402
 
 
 def english_docs(n: int) -> list[dict]:

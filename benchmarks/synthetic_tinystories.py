@@ -27,9 +27,9 @@ from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from transforms.llm.models import prepare_model  # noqa: E402
-from transforms.tinystories.prompts import build_instructions, story_messages  # noqa: E402
-from transforms.tinystories.source import TinyStoriesConfig, TinyStoriesSource  # noqa: E402
-from transforms.tinystories.vocabulary import load_vocabulary  # noqa: E402
+from transforms.synthetic.tinystories.prompts import build_instructions, story_messages  # noqa: E402
+from transforms.synthetic.tinystories.source import TinyStoriesConfig, TinyStoriesSource  # noqa: E402
+from transforms.synthetic.tinystories.vocabulary import load_vocabulary  # noqa: E402
 
 
 def run_beam(cfg: TinyStoriesConfig):

@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import zstandard  # noqa: E402
 
-from transforms.translate.mt import FastTranslateBackend  # noqa: E402
-from transforms.translate.segment import segment  # noqa: E402
+from transforms.synthetic.translationese.mt import FastTranslateBackend  # noqa: E402
+from transforms.synthetic.translationese.segment import segment  # noqa: E402
 
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "sample")
 

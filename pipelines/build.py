@@ -12,16 +12,17 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import RunConfig
+from pipelines.registry import REGISTRY, StageContext
 from pipelines.sources import SOURCES, SourceContext, as_raw_record
-from pipelines.stages import REGISTRY, StageContext
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
-from transforms.ledger import IN, CountStage, ledger_line
-from transforms.normalize import STAGE as NORMALIZE, NormalizeSettings, Normalizer
-from transforms.normalize_stage import NormalizeStage
-from transforms.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
-from transforms.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
-from transforms.readers import ReadInputs
-from transforms.stage import StageOutputs
+from transforms.core.ledger import IN, CountStage, ledger_line
+from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
+from transforms.core.runner import StageOutputs
+from transforms.io.normalize import STAGE as NORMALIZE
+from transforms.io.normalize import Normalizer, NormalizeSettings
+from transforms.io.normalize_stage import NormalizeStage
+from transforms.io.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
+from transforms.io.readers import ReadInputs
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"

@@ -108,10 +108,10 @@ def _cmd_prox(args, _beam_args) -> int:
 
 def _cmd_train_quality(args, _beam_args) -> int:
     import yaml
+    from pydantic import ValidationError
 
     from pipelines.config import ConfigError, apply_override, describe_errors
-    from pydantic import ValidationError
-    from transforms.quality_classifier import TrainQualityConfig, train_quality_model
+    from transforms.quality.quality_classifier import TrainQualityConfig, train_quality_model
 
     with open(args.config, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh) or {}
@@ -141,7 +141,7 @@ def _cmd_validate(args, _beam_args) -> int:
 
     cfg = load_config(args.config, args.set)
     preflight(cfg, runner_name(cfg))
-    from transforms.dataset_dir import dataset_entries
+    from transforms.io.dataset_dir import dataset_entries
 
     names = ", ".join(e.label for e in cfg.stage_entries()) or "(none)"
     sources = "".join(f"{s.label} → " for s in cfg.sources)

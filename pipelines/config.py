@@ -12,8 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.stages import REGISTRY
-from transforms.paths import resolve_path
+from pipelines.registry import REGISTRY
+from transforms.core.paths import resolve_path
+
 
 class ConfigError(Exception):
     """A config that cannot run; the message lists every problem, one per line."""

@@ -7,8 +7,8 @@ import json
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dataset_dir import read_complete_manifest
-from transforms.ledger_table import TOP_REASONS, markdown_ledger
+from transforms.io.dataset_dir import read_complete_manifest
+from transforms.outputs.ledger_table import TOP_REASONS, markdown_ledger
 
 
 def inspect_dataset(root: str, as_json: bool = False) -> str:

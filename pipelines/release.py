@@ -18,12 +18,12 @@ import re
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dataset_dir import IncompleteDataset, read_complete_manifest
-from transforms.manifest import MANIFEST, read_manifest, write_json
-from transforms.release_card import changelog_entry, render_release_card, source_facts, today
-from transforms.release_checks import validate_run
-from transforms.report import REPORT_DIR
-from transforms.tokens import TokenCounter
+from transforms.io.dataset_dir import IncompleteDataset, read_complete_manifest
+from transforms.outputs.manifest import MANIFEST, read_manifest, write_json
+from transforms.outputs.release_card import changelog_entry, render_release_card, source_facts, today
+from transforms.outputs.release_checks import validate_run
+from transforms.outputs.report import REPORT_DIR
+from transforms.outputs.token_counter import TokenCounter
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -1,6 +1,6 @@
 """``corpusmill run CONFIG --resume``: one Beam job per stage, each output materialized and reused.
 
-Stage ``NN`` writes its kept and rejected documents (``transforms.checkpoint``),
+Stage ``NN`` writes its kept and rejected documents (``transforms.io.checkpoint``),
 ledger lines and stats under ``OUT/_stages/NN-LABEL-KEY/`` and, last, a
 ``_SUCCESS.json`` marker. ``KEY`` hashes the stage's name and config, the seed,
 the schema version and the upstream stage's key; the first stage's key also
@@ -24,8 +24,8 @@ from pipelines.build import account, read_raw, stage_steps, write_outputs
 from pipelines.config import RunConfig
 from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
-from transforms.checkpoint import ReadStaged, WriteStaged
-from transforms.parquet_sink import document_sort_key, rejected_sort_key
+from transforms.io.checkpoint import ReadStaged, WriteStaged
+from transforms.io.parquet_sink import document_sort_key, rejected_sort_key
 
 STAGES_DIR = "_stages"
 MARKER = "_SUCCESS.json"

@@ -14,10 +14,12 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from pipelines.build import OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
-from transforms.dataset_card import render_card
-from transforms.dataset_dir import check_replaceable, commit, new_staging, recover
-from transforms.ledger import build_ledger, fold_stats, input_records, ledger_violations
-from transforms.manifest import (
+from transforms.core.ledger import build_ledger, fold_stats, input_records, ledger_violations
+from transforms.io.dataset_dir import check_replaceable, commit, new_staging, recover
+from transforms.io.normalize import input_fault_warnings
+from transforms.io.parquet_sink import parquet_bytes, shard_name, write_file
+from transforms.outputs.dataset_card import render_card
+from transforms.outputs.manifest import (
     MANIFEST,
     describe_file,
     git_commit,
@@ -25,9 +27,7 @@ from transforms.manifest import (
     package_versions,
     write_json,
 )
-from transforms.normalize import input_fault_warnings
-from transforms.parquet_sink import parquet_bytes, shard_name, write_file
-from transforms.report import write_report
+from transforms.outputs.report import write_report
 
 
 class LedgerError(RuntimeError):
@@ -77,7 +77,7 @@ def runner_name(cfg: RunConfig, beam_args: list[str] | None = None) -> str:
 
 def _local_paths_for_remote_workers(cfg: RunConfig, runner: str) -> list[str]:
     """Input and output paths a Dataflow job could not use: they name this machine's disk."""
-    from transforms.paths import is_remote
+    from transforms.core.paths import is_remote
 
     if runner not in _REMOTE_WORKER_RUNNERS:
         return []
@@ -119,8 +119,8 @@ def stage_file_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str
     """
     import os
 
-    from transforms.paths import is_remote, resolve_path
-    from pipelines.stages import REGISTRY
+    from pipelines.registry import REGISTRY
+    from transforms.core.paths import is_remote, resolve_path
 
     problems = []
     for entry in cfg.stage_entries():
@@ -172,7 +172,7 @@ def run(cfg: RunConfig, beam_args: list[str] | None = None, log=print, resume: b
 
     The output directory is replaced only by a finished run whose ledger
     balances, and only with ``overwrite`` when it already holds a dataset
-    (``transforms.dataset_dir``). With ``resume``, each stage is its own job
+    (``transforms.io.dataset_dir``). With ``resume``, each stage is its own job
     whose output is materialized and reused by a rerun (``pipelines.resume``).
     """
     runner = runner_name(cfg, beam_args)

@@ -20,9 +20,9 @@ from typing import Callable
 import apache_beam as beam
 from pydantic import BaseModel
 
-from transforms.normalize import NormalizeSettings
-from transforms.tinystories.source import TinyStoriesConfig, TinyStoriesSource
-from transforms.translate.source import TranslationeseConfig, TranslationeseSource
+from transforms.io.normalize import NormalizeSettings
+from transforms.synthetic.tinystories.source import TinyStoriesConfig, TinyStoriesSource
+from transforms.synthetic.translationese.source import TranslationeseConfig, TranslationeseSource
 
 
 @dataclass(frozen=True)

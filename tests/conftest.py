@@ -1,52 +1,20 @@
 """Shared fixtures: small real corpora written to disk and pipeline runs on FnApiRunner."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
-from pathlib import Path
 
 import pytest
-import zstandard
+
+from tests.support.corpora import REPO, SAMPLE_DIR, python_stdlib_paragraphs, run_config, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = REPO / "data" / "sample"
-
-
-def python_stdlib_paragraphs(limit: int = 200) -> list[str]:
-    """Real prose nobody on the team wrote: docstrings of the Python standard library."""
-    import inspect
-    import json as json_mod
-    import argparse, collections, email, http.client, logging, pathlib, shutil, subprocess, textwrap  # noqa: E401
-
-    paragraphs: list[str] = []
-    for module in (json_mod, argparse, collections, email, http.client, logging, pathlib, shutil, subprocess, textwrap):
-        for _, obj in inspect.getmembers(module):
-            if inspect.ismodule(obj):  # submodules are attributes only once someone imported them
-                continue
-            doc = inspect.getdoc(obj)
-            if doc and len(doc) > 200:
-                paragraphs.append(doc)
-    unique = sorted(set(paragraphs))
-    return unique[:limit]
 
 
 @pytest.fixture(scope="session")
 def stdlib_docs() -> list[str]:
     return python_stdlib_paragraphs()
-
-
-def write_jsonl(path: Path, lines: list[bytes], compression: str | None = None) -> Path:
-    payload = b"".join(line + b"\n" for line in lines)
-    if compression == "gz":
-        payload = gzip.compress(payload, mtime=0)
-    elif compression == "zst":
-        payload = zstandard.ZstdCompressor().compress(payload)
-    path.write_bytes(payload)
-    return path
 
 
 @pytest.fixture()
@@ -76,21 +44,12 @@ def messy_corpus(tmp_path, stdlib_docs) -> dict:
     return {"dir": tmp_path, "pattern": str(tmp_path / "*.jsonl*"), "expected": expected}
 
 
-def run_config(raw: dict, config_dir: Path, beam_args: list[str] | None = None) -> dict:
-    from pipelines.config import config_from_dict
-    from pipelines.run import run
-
-    cfg = config_from_dict(raw, str(config_dir))
-    return run(cfg, beam_args or [], log=lambda *_: None)
-
-
 @pytest.fixture(scope="session")
 def demo_output(tmp_path_factory) -> dict:
     """One run of configs/demo.yaml on the bundled sample, shared by the tests that read it."""
+    from pipelines.cli import main
     from pipelines.config import load_config
     from pipelines.run import run
-
-    from pipelines.cli import main
 
     tmp = tmp_path_factory.mktemp("demo")
     out = tmp / "out"

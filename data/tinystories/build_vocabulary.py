@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build transforms/tinystories/vocabulary.json (package data): ~1500 simple English words split into nouns, verbs, adjectives.
+"""Build transforms/synthetic/tinystories/vocabulary.json (package data): ~1500 simple English words split into nouns, verbs, adjectives.
 
 Rerun from the repo root (offline; needs the `wordfreq` and `lemminflect` packages):
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from transforms.checkout import checkout_root
+from transforms.core.checkout import checkout_root
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _MARKER = "corpusmill-prepared.json"

@@ -10,7 +10,7 @@ program) training pairs. A line is boilerplate when:
   last ``footer_lines`` lines, so a license file's own Copyright lines stay);
 - its normalized form repeats across at least ``repeat_min_frac`` of the
   documents of its source (the set is computed in Beam over the whole source,
-  see ``transforms.prox.stage``) — menus, sidebars, footers of one site — and
+  see ``transforms.prox.prox_stage``) — menus, sidebars, footers of one site — and
   it is part of a block (a neighbouring text line is repeated or boilerplate
   too) or has ``repeat_min_words_alone`` words or more: a short repeated line
   alone among unique lines is recurring content (``[Exeunt.]``, "Tip");

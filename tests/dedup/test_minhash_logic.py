@@ -1,0 +1,141 @@
+"""Normalization, shingle hashing, signatures and banding, checked against the libraries they mirror."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import xxhash
+from datasketch import MinHash
+from datasketch.hashfunc import sha1_hash32
+from datatrove.utils.text import simplify_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transforms.dedup.minhash_kernels import (
+    EMPTY,
+    band_keys,
+    candidate_probability,
+    choose_bands,
+    datasketch_signatures,
+    estimated_jaccard,
+    permutations,
+    signature_reference,
+    signatures,
+)
+from transforms.dedup.shingles import (
+    ShingleSpec,
+    hash_shingles_batch,
+    jaccard,
+    shingle_set,
+    simplify,
+    simplify_fast,
+)
+
+TRICKY = [
+    "Hello, World! It's 3.14159 or 3,5 or 1.2.3 — “quoted” naïve café Ünïcödé ﬁne.",
+    "Numbers: ١٢٣٫٤٥ and ०१२ and 12⎖34; tabs\tand\nnewlines\u2003em-space\u00a0nbsp.",
+    "Greek question mark\u037e and ano teleia\u0387 and combining a\u0301 e\u0300 alone \u0301 mark.",
+    "日本語のテキスト、句読点。中文，标点！ Ελληνικά κείμενο. Русский текст — тире.",
+    "   leading and trailing   ",
+    "",
+    "!!!",
+    "one two",
+]
+
+
+def test_simplify_matches_datatrove_tokens(stdlib_docs):
+    texts = TRICKY + stdlib_docs
+    fast = simplify_fast(texts)
+    for text, got in zip(texts, fast):
+        want = simplify_text(text).split()
+        assert simplify(text).split() == want
+        assert got.split() == want
+        assert got == " ".join(got.split())  # whitespace folded exactly
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_simplify_fuzz(text):
+    want = simplify_text(text).split()
+    assert simplify(text).split() == want
+    assert simplify_fast([text])[0].split() == want
+
+
+def test_every_punctuation_mark_datatrove_knows_is_treated_as_simplify_text_does():
+    """PUNCTUATION is replaced; TERMINAL_PUNCTUATION (e.g. U+115C9) is kept by simplify_text."""
+    from datatrove.utils.text import PUNCTUATION, TERMINAL_PUNCTUATION
+
+    marks = sorted(set(PUNCTUATION) | set(TERMINAL_PUNCTUATION))
+    texts = [f"a{m}b {m}" for m in marks]
+    assert [t.split() for t in simplify_fast(texts)] == [simplify_text(t).split() for t in texts]
+
+
+@pytest.mark.parametrize("unit,n", [("word", 5), ("word", 1), ("char", 7)])
+def test_kernel_hashes_equal_xxhash_of_shingles(stdlib_docs, unit, n):
+    spec = ShingleSpec(n=n, unit=unit)
+    texts = TRICKY + stdlib_docs[:30]
+    hashes, offsets = hash_shingles_batch(texts, spec)
+    for i, text in enumerate(texts):
+        want = [xxhash.xxh64_intdigest(s.encode("utf-8")) for s in spec.strings(text)]
+        assert hashes[offsets[i] : offsets[i + 1]].tolist() == want
+
+
+def test_short_text_is_one_shingle_and_empty_has_none():
+    spec = ShingleSpec()
+    assert spec.strings("Only three words") == ["only three words"]
+    assert spec.strings(" ... ") == []
+
+
+def test_native_signature_is_exact_mod_mersenne():
+    rng = np.random.default_rng(0)
+    a, b = permutations(112, seed=1)
+    docs = [rng.integers(0, 2**64 - 1, size=s, dtype=np.uint64) for s in (1, 7, 300)]
+    # hashes at the edges of the range stress the limb arithmetic
+    docs.append(np.array([0, 1, 2**61 - 2, 2**61 - 1, 2**61, 2**64 - 1], np.uint64))
+    hashes = np.concatenate(docs + [np.zeros(0, np.uint64)])
+    offsets = np.cumsum([0] + [len(d) for d in docs] + [0])
+    sigs = signatures(hashes, offsets, a, b)
+    for i, d in enumerate(docs):
+        assert np.array_equal(sigs[i], signature_reference(d.tolist(), a, b))
+    assert (sigs[-1] == EMPTY).all()  # no shingles
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+def test_datasketch_mode_equals_datasketch(stdlib_docs, scheme):
+    spec = ShingleSpec()
+    shingle_sets = [[s.encode("utf-8") for s in spec.strings(t)] for t in stdlib_docs[:20]] + [[]]
+    ours = datasketch_signatures(shingle_sets, num_perm=112, seed=7, hashfunc=sha1_hash32, scheme=scheme)
+    for row, shingles in zip(ours, shingle_sets):
+        m = MinHash(num_perm=112, seed=7, hashfunc=sha1_hash32, scheme=scheme)
+        m.update_batch(shingles)
+        assert np.array_equal(row, m.hashvalues)
+
+
+def test_bands_from_threshold_use_datasketch_routine():
+    from datasketch.lsh import _optimal_param
+
+    assert choose_bands(0.8, 112) == _optimal_param(0.8, 112, 0.5, 0.5)
+    # datatrove's 14x8: a pair at J=0.8 becomes a candidate with p≈0.924 (its docstring)
+    assert candidate_probability(0.8, 14, 8) == pytest.approx(0.924, abs=1e-3)
+
+
+def test_signature_estimates_jaccard_and_bands_collide_for_near_duplicates(stdlib_docs):
+    spec = ShingleSpec()
+    base = " ".join(stdlib_docs[:6])
+    words = base.split()
+    random.Random(0).shuffle(idx := list(range(len(words))))
+    edited = list(words)
+    for i in idx[: len(words) // 40]:
+        edited[i] = "edited"
+    texts = [base, " ".join(edited), stdlib_docs[50]]
+    hashes, offsets = hash_shingles_batch(texts, spec)
+    a, b = permutations(112, 1)
+    sigs = signatures(hashes, offsets, a, b)
+    exact = jaccard(shingle_set(texts[0], spec), shingle_set(texts[1], spec))
+    assert 0.5 < exact < 0.95
+    assert estimated_jaccard(sigs[0], sigs[1]) == pytest.approx(exact, abs=0.15)
+    assert estimated_jaccard(sigs[0], sigs[2]) < 0.1
+    k0, k1, k2 = (set(band_keys(s, 14, 8)) for s in sigs)
+    assert len(k0) == 14 and not (k0 & k2)
+    assert band_keys(sigs[0], 14, 8) == band_keys(sigs[0].copy(), 14, 8)

@@ -1,0 +1,175 @@
+"""TinyStories pure logic: vocabulary, prompt builder, story checks, judge parser, instruct format."""
+import collections
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transforms.synthetic.tinystories.checks import (
+    StoryLimits,
+    drop_reason,
+    echoes_prompt,
+    is_refusal,
+    missing_words,
+    story_checks,
+    word_forms,
+)
+from transforms.synthetic.tinystories.instruct import instruct_text
+from transforms.synthetic.tinystories.judge import CATEGORIES, parse_grades
+from transforms.synthetic.tinystories.prompts import (
+    FEATURES,
+    Instruction,
+    TriplePermutation,
+    build_instructions,
+    stop_strings,
+    story_request,
+)
+from transforms.synthetic.tinystories.vocabulary import Vocabulary, load_vocabulary
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return load_vocabulary()
+
+
+def test_vocabulary_is_1500_distinct_base_forms_in_three_parts(vocab):
+    assert (len(vocab.nouns), len(vocab.verbs), len(vocab.adjectives)) == (750, 400, 350)
+    words = vocab.nouns + vocab.verbs + vocab.adjectives
+    assert len(set(words)) == 1500
+    assert all(re.fullmatch(r"[a-z]{3,7}", w) for w in words)
+
+
+def test_bad_vocabulary_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"noun": ["cat"], "verb": [], "adjective": ["big"]}))
+    with pytest.raises(ValueError, match="'verb' must be a non-empty list"):
+        load_vocabulary(path)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1000, 4097])
+def test_triple_permutation_is_a_bijection(n):
+    perm = TriplePermutation(n, seed=3)
+    assert sorted(perm(i) for i in range(n)) == list(range(n))
+
+
+def test_prompts_are_deterministic_sliceable_and_never_repeat_a_triple(vocab):
+    run = build_instructions(vocab, seed=7, start=0, stop=3000)
+    assert run == build_instructions(vocab, seed=7, start=0, stop=3000)
+    # Any slice (another worker's shard) gives exactly the same prompts.
+    assert build_instructions(vocab, 7, 1200, 1300) == run[1200:1300]
+    triples = {(i.verb, i.noun, i.adjective) for i in run}
+    assert len(triples) == len(run)
+    assert build_instructions(vocab, 8, 0, 50) != run[:50]
+
+
+def test_no_repeat_even_when_the_run_uses_every_triple():
+    tiny = Vocabulary(("run", "eat"), ("cat", "dog", "box"), ("big", "red"))
+    run = build_instructions(tiny, seed=1, start=0, stop=tiny.triples)
+    assert len({(i.verb, i.noun, i.adjective) for i in run}) == 12
+    with pytest.raises(ValueError, match="only 12 distinct triples"):
+        build_instructions(tiny, 1, 0, 13)
+
+
+def test_words_are_drawn_uniformly_and_feature_subsets_vary(vocab):
+    run = build_instructions(vocab, seed=0, start=0, stop=8000)
+    verbs = collections.Counter(i.verb for i in run)
+    # 8000 draws over 400 verbs: 20 expected each; a uniform draw keeps every count well inside [3, 45].
+    assert len(verbs) > 390 and max(verbs.values()) < 45
+    sizes = collections.Counter(len(i.features) for i in run)
+    assert sizes[0] > 0 and sizes[6] > 0  # empty and full subsets both occur
+    per_feature = collections.Counter(f for i in run for f in i.features)
+    assert all(3600 < per_feature[f] < 4400 for f in FEATURES)  # each feature about half the time
+
+
+def test_prompt_names_the_three_words_and_the_features():
+    ins = Instruction(0, "jump", "apple", "happy", ("Dialogue", "Bad ending"))
+    text = story_request(ins)
+    assert '"jump"' in text and '"apple"' in text and '"happy"' in text
+    assert "talk to each other" in text and "sad or unhappy" in text
+    assert "3 to 5 short paragraphs" in text
+    assert text.endswith('End the story with the words "The end."')
+    assert stop_strings("The end.") == ("The end", "The End", "THE END") and stop_strings(None) is None
+    assert "The end" not in story_request(ins, end_marker=None)
+
+
+def test_required_words_accept_inflections_from_the_lemmatizer():
+    ins = Instruction(0, "run", "mouse", "happy", ())
+    assert missing_words("The mice ran home. She was happier than ever.", ins) == []
+    assert missing_words("Running, the mouse felt happiest.", ins) == []
+    assert missing_words("The cat sat on a big mat.", ins) == ["verb:run", "noun:mouse", "adjective:happy"]
+    assert missing_words("Two mouses were happy runners.", ins) == ["verb:run", "noun:mouse"]
+    assert {"went", "goes", "going", "gone"} <= word_forms("go", "verb")
+
+
+def test_refusal_echo_and_length_checks():
+    assert is_refusal("I'm sorry, but I can't write that story.")
+    assert is_refusal("As an AI language model, I cannot do this.")
+    assert not is_refusal("Sorry was the name of the cat. It ran away.")
+    prompt = "Write a short story for a three-year-old child, in 3 to 5 short paragraphs."
+    assert echoes_prompt("Sure! Write a short story for a three-year-old child, in 3 to 5 paragraphs", prompt)
+    assert not echoes_prompt("Once upon a time a child wrote a short story.", prompt)
+
+
+def _story(words: int) -> str:
+    base = "Tom ran to the big red box. The mouse was happy. "
+    return " ".join((base * (words // 10 + 1)).split()[:words])
+
+
+def test_drop_reasons_follow_the_check_order():
+    ins = Instruction(0, "run", "mouse", "happy", ())
+    limits = StoryLimits(min_words=20, max_words=100)
+    prompt = story_request(ins)
+
+    def reason(text, finish="stop", lang=("en", 0.9)):
+        checks = story_checks(text, finish, ins, prompt, limits, lang, 0.65)
+        return drop_reason(checks, text, ins, limits, lang)
+
+    assert reason(_story(50)) is None
+    assert reason("   ") == "empty_output"
+    assert reason("I cannot write stories. " + _story(40)) == "refusal"
+    assert reason(_story(50), finish="length") == "truncated"
+    assert reason(prompt + " " + _story(40)) == "prompt_echo"
+    assert reason(_story(10)) == "too_short"
+    assert reason(_story(150)) == "too_long"
+    assert reason("Tom sat on the big red box all day long. " * 4) == "missing_word:verb,noun,adjective"
+    assert reason(_story(50), lang=("de", 0.9)) == "lang:de"
+    assert reason(_story(50), lang=("en", 0.3)) == "lang_low_score"
+
+
+def test_judge_parser_reads_common_reply_shapes():
+    reply = "**Grammar**: 8/10\nCreativity - 6 out of 10\nconsistency: 7\nPlot: 5.5\nAge group: B"
+    grades = parse_grades(reply)
+    assert grades.scores == {"grammar": 8.0, "creativity": 6.0, "consistency": 7.0, "plot": 5.5}
+    assert grades.age_group == "B" and grades.complete and grades.mean == pytest.approx(6.625)
+    partial = parse_grades("Grammar: 9. The plot is fun! Creativity: 42")
+    assert partial.scores == {"grammar": 9.0} and not partial.complete and partial.mean is None
+    assert not parse_grades("").complete and parse_grades(None).scores == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_judge_parser_never_raises_and_keeps_scores_in_range(reply):
+    grades = parse_grades(reply)
+    assert set(grades.scores) <= set(CATEGORIES)
+    assert all(0 <= v <= 10 for v in grades.scores.values())
+    assert grades.age_group in (None, "A", "B", "C", "D", "E", "F")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(CATEGORIES), min_size=4, max_size=4, unique=True),
+       st.lists(st.integers(0, 10), min_size=4, max_size=4), st.sampled_from(["\n", "; ", " | "]))
+def test_judge_parser_reads_any_order_and_separator(order, values, sep):
+    reply = sep.join(f"{c.title()}: {v}" for c, v in zip(order, values))
+    assert parse_grades(reply).scores == {c: float(v) for c, v in zip(order, values)}
+
+
+def test_instruct_format_ends_with_the_story_and_is_seeded():
+    texts = {instruct_text("Once upon a time.", ["run", "cat", "big"], ["Dialogue"], "A cat runs.", 0, i)
+             for i in range(40)}
+    assert all(t.split("\n")[-1] == "Story: Once upon a time." for t in texts)
+    heads = {tuple(line.split(":")[0] for line in t.split("\n")[:-1]) for t in texts}
+    assert () in heads and any(len(h) == 3 for h in heads) and len(heads) > 5  # random subsets and orders
+    assert instruct_text("S.", ["a"], [], None, 1, 2) == instruct_text("S.", ["a"], [], None, 1, 2)
+    assert all("Summary" not in t for t in (instruct_text("S.", ["a"], ["Conflict"], None, 0, i) for i in range(20)))
