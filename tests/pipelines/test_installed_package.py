@@ -116,7 +116,7 @@ def test_installed_copy_finds_its_data_and_claims_no_checkout(installed):
         "print(json.dumps([str(DEFAULT_RESOURCE), len(v.nouns), len(v.verbs), len(v.adjectives), str(models_dir()), git_commit()]))\n"
     )
     resource, nouns, verbs, adjectives, models, commit = json.loads(_in_installed(installed, "-c", script).stdout)
-    assert resource == str(installed["site"] / "transforms" / "tinystories" / "vocabulary.json")
+    assert resource == str(installed["site"] / "transforms" / "synthetic" / "tinystories" / "vocabulary.json")
     assert (nouns, verbs, adjectives) == (750, 400, 350)
     if sys.platform.startswith("linux"):  # the per-user cache dir ($XDG_CACHE_HOME), not the checkout's models/
         assert models == str(installed["tmp"] / "cache" / "corpusmill" / "models")
