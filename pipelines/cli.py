@@ -111,7 +111,7 @@ def _cmd_train_quality(args, _beam_args) -> int:
     from pydantic import ValidationError
 
     from pipelines.config import ConfigError, apply_override, describe_errors
-    from transforms.quality.quality_classifier import TrainQualityConfig, train_quality_model
+    from transforms.quality.quality_training import TrainQualityConfig, train_quality_model
 
     with open(args.config, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh) or {}

@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.core.outcomes import DocProcessor, Kept
-from transforms.core.runner import ApplyDocStage, _DocStageFn
+from transforms.core.runner import ApplyDocStage, DocStageFn
 
 
 class LoggingProcessor(DocProcessor):
@@ -41,7 +41,7 @@ def _events(path) -> list[str]:
 
 def test_unpickled_copies_share_one_processor_and_the_last_teardown_releases_it(tmp_path):
     log = tmp_path / "events"
-    fn = _DocStageFn("shared_stage", LoggingProcessor(str(log)), batched=False)
+    fn = DocStageFn("shared_stage", LoggingProcessor(str(log)), batched=False)
     first, second = (pickle.loads(pickle.dumps(fn)) for _ in range(2))  # what a worker does per DoFn instance
     first.setup()
     second.setup()
@@ -142,8 +142,8 @@ def test_model_stages_run_through_the_one_runner():
     ]
     for stage in stages:
         fns, _ = _graph(stage)
-        assert _DocStageFn in fns, stage.label
+        assert DocStageFn in fns, stage.label
         # no second holder of loaded models beside the runner's
-        assert [f.__name__ for f in fns - {_DocStageFn} if "Shared(" in inspect.getsource(f)] == [], stage.label
+        assert [f.__name__ for f in fns - {DocStageFn} if "Shared(" in inspect.getsource(f)] == [], stage.label
     assert "GatherForBatches" in _graph(stages[1])[1]  # the model writer's engine gets full batches
     assert "GatherForBatches" not in _graph(stages[2])[1]  # the rules writer has no per-call cost

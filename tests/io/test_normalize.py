@@ -86,7 +86,7 @@ def test_fuzz_any_json_value_gets_exactly_one_outcome(value):
 
 def test_input_fault_is_one_quarantined_row_with_its_numbers_and_a_console_line():
     from schemas import rejected_to_row
-    from transforms.core.ledger import _reason_of
+    from transforms.core.ledger import reason_of
     from transforms.core.outcomes import mark_rejected
     from transforms.io.normalize import input_fault_warnings
 
@@ -99,7 +99,7 @@ def test_input_fault_is_one_quarantined_row_with_its_numbers_and_a_console_line(
     assert out.error == ("truncated_input: truncated after 1,234 of ? bytes (56 records read): "
                          "compressed stream ended before its end-of-stream marker")
     marked = mark_rejected(out, "normalize")
-    assert _reason_of(marked) == "truncated_input"  # the ledger's key
+    assert reason_of(marked) == "truncated_input"  # the ledger's key
     row = rejected_to_row(marked)
     assert row["raw"] == b'{"text": "to' and json.loads(row["meta"]) == cut and row["origin_line"] is None
     assert NORM.process({"origin_file": "b.jsonl.zst", "origin_line": None, "_raw": None,

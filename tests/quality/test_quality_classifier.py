@@ -12,12 +12,8 @@ from tests.support.corpora import run_config, write_jsonl
 from tests.support.quality_data import sample_records
 from transforms.core.model_files import file_sha256
 from transforms.core.score_then_cut import Bounds, exact_cut, grid_bounds
-from transforms.quality.quality_classifier import (
-    MIN_SCORE_SPREAD,
-    QualityClassifierConfig,
-    score_spread,
-    undertrained_warning,
-)
+from transforms.quality.quality_classifier import QualityClassifierConfig
+from transforms.quality.quality_training import MIN_SCORE_SPREAD, score_spread, undertrained_warning
 
 
 def junk_lines(rendered: str, source: str) -> str:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pipelines.config import ConfigError, config_from_dict
 from transforms.synthetic.translationese.checks import MTLimits, translation_problem
 from transforms.synthetic.translationese.segment import segment, split_long
-from transforms.synthetic.translationese.source import _mix_probability, unit_hash
+from transforms.synthetic.translationese.source import mix_probability, unit_hash
 
 
 def test_segmentation_keeps_paragraphs_and_unwraps_lines():
@@ -64,9 +64,9 @@ def test_translation_problems_are_named():
 
 def test_mixing_probability_targets_the_clean_fraction():
     # 90 translated, 10% clean wanted → 10 clean rows from 200 available.
-    assert _mix_probability("pt", 0.1, {"pt": 90}, {"pt": 200}) == pytest.approx(0.05)
-    assert _mix_probability("pt", 0.5, {"pt": 90}, {"pt": 10}) == 1.0
-    assert _mix_probability("pt", 0.1, {"pt": 90}, {}) == 0.0
+    assert mix_probability("pt", 0.1, {"pt": 90}, {"pt": 200}) == pytest.approx(0.05)
+    assert mix_probability("pt", 0.5, {"pt": 90}, {"pt": 10}) == 1.0
+    assert mix_probability("pt", 0.1, {"pt": 90}, {}) == 0.0
     chosen = sum(unit_hash(0, "mix", f"doc{i}") < 0.05 for i in range(20000))
     assert 850 < chosen < 1150  # the hash is uniform enough for a Bernoulli sample
     assert unit_hash(1, "mix", "a") == unit_hash(1, "mix", "a") != unit_hash(2, "mix", "a")

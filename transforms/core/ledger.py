@@ -17,7 +17,7 @@ from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED
 IN = "in"
 
 
-def _reason_of(doc: dict) -> str:
+def reason_of(doc: dict) -> str:
     reject = doc.get("_reject") or {}
     if reject.get("outcome") == QUARANTINED:
         return (reject.get("error") or "error").split(":", 1)[0]
@@ -39,9 +39,9 @@ class CountStage(beam.PTransform):
         parts = [
             pcolls[IN] | "In" >> beam.Map(lambda _: (stage, IN, "")),
             pcolls[KEPT] | "Kept" >> beam.Map(lambda _: (stage, KEPT, "")),
-            pcolls[DROPPED] | "Dropped" >> beam.Map(lambda d: (stage, DROPPED, _reason_of(d))),
+            pcolls[DROPPED] | "Dropped" >> beam.Map(lambda d: (stage, DROPPED, reason_of(d))),
             pcolls[QUARANTINED]
-            | "Quarantined" >> beam.Map(lambda d: (stage, QUARANTINED, _reason_of(d))),
+            | "Quarantined" >> beam.Map(lambda d: (stage, QUARANTINED, reason_of(d))),
         ]
         return parts | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
 

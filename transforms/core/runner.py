@@ -125,7 +125,7 @@ class StageCounters:
         return beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, label))
 
 
-class _DocStageFn(beam.DoFn):
+class DocStageFn(beam.DoFn):
     """Side inputs arrive as keyword arguments and go to the processor with each batch."""
 
     def __init__(self, label: str, processor: DocProcessor, batched: bool):
@@ -191,6 +191,6 @@ class ApplyDocStage(beam.PTransform):
                 min_batch_size=min_size, max_batch_size=batch_size
             )
         outputs = docs | "Decide" >> beam.ParDo(
-            _DocStageFn(self._stage_label, self._processor, batched), **self._side
+            DocStageFn(self._stage_label, self._processor, batched), **self._side
         ).with_outputs(DROPPED, QUARANTINED, main=KEPT)
         return StageOutputs(outputs[KEPT], outputs[DROPPED], outputs[QUARANTINED])

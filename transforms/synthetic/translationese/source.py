@@ -213,7 +213,7 @@ class DocTranslator(DocProcessor):
         return out
 
 
-def _mix_probability(tgt: str, fraction: float, translated: dict, clean: dict) -> float:
+def mix_probability(tgt: str, fraction: float, translated: dict, clean: dict) -> float:
     """Clean rows wanted = fraction/(1-fraction) x translated rows; each available one is kept with this p."""
     wanted = fraction / (1 - fraction) * translated.get(tgt, 0)
     available = clean.get(tgt, 0)
@@ -279,7 +279,7 @@ class TranslationeseSource(beam.PTransform):
             fraction = cfg.clean_fraction
 
             def keep_clean(d, translated, available):
-                p = _mix_probability(d["_tgt"], fraction, translated, available)
+                p = mix_probability(d["_tgt"], fraction, translated, available)
                 return unit_hash(seed, "mix", d["id"]) < p
 
             mixed = checked.kept | "Mix" >> Select(
@@ -294,7 +294,7 @@ class TranslationeseSource(beam.PTransform):
                 | "MixStat" >> beam.Map(
                     lambda _, t, c, m: ("mix", {tgt: {"translated": t.get(tgt, 0), "clean_available": c.get(tgt, 0),
                                                       "clean_mixed": m.get(tgt, 0), "clean_fraction_target": fraction,
-                                                      "p": round(_mix_probability(tgt, fraction, t, c), 6)}
+                                                      "p": round(mix_probability(tgt, fraction, t, c), 6)}
                                                 for tgt in cfg.tgt_langs}),
                     beam.pvalue.AsDict(translated_n), beam.pvalue.AsDict(clean_n), beam.pvalue.AsDict(mixed_n))
             )
