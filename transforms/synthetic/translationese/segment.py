@@ -69,6 +69,23 @@ def split_long(sentence: str, max_chars: int) -> list[str]:
     return pieces
 
 
+def covering_sentences(flat: str, sentences: list[str]) -> list[str]:
+    """pysbd's sentences, plus any text of ``flat`` it left out, in order: pysbd can drop a
+    trailing run of punctuation (``"a? ??"`` → ``["a? "]``), and a translation must lose no word."""
+    out, cursor = [], 0
+    for sentence in sentences:
+        start = flat.find(sentence, cursor) if sentence else -1
+        if start < 0:
+            continue
+        if flat[cursor:start].strip():
+            out.append(flat[cursor:start])
+        out.append(sentence)
+        cursor = start + len(sentence)
+    if flat[cursor:].strip():
+        out.append(flat[cursor:])
+    return out
+
+
 def segment(text: str, lang: str = "en", max_chars: int = 1000) -> Segmented:
     paragraphs, glues = [], []
     for block in _PARAGRAPH_BREAK.split(text):
@@ -76,7 +93,7 @@ def segment(text: str, lang: str = "en", max_chars: int = 1000) -> Segmented:
         if not flat:
             continue
         pieces, glue = [], []
-        for raw in _segmenter(lang).segment(flat):
+        for raw in covering_sentences(flat, _segmenter(lang).segment(flat)):
             if not raw.strip():
                 continue
             parts = split_long(raw.strip(), max_chars)
