@@ -8,6 +8,7 @@ import pickle
 from collections import Counter
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -56,6 +57,7 @@ def test_unpickled_copies_share_one_processor_and_the_last_teardown_releases_it(
     assert [e.split()[0] for e in _events(log)] == ["setup", "teardown", "setup", "teardown"]
 
 
+@pytest.mark.slow
 def test_each_worker_process_loads_the_processor_once(tmp_path):
     log = tmp_path / "events"
     options = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",

@@ -89,6 +89,7 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify):
     assert stats["rounds_used"] <= 3 and stats["changes_per_round"][-1] == 0
 
 
+@pytest.mark.slow
 def test_keep_highest_signal_column(tmp_path, stdlib_docs):
     base = max(stdlib_docs, key=len)
     rows = [
@@ -107,6 +108,7 @@ def test_keep_highest_signal_column(tmp_path, stdlib_docs):
     assert [r["id"] for r in kept] == ["b"]  # origin_line 2 > 1
 
 
+@pytest.mark.slow
 def test_exact_verification_rejects_and_counts_edges(planted, tmp_path):
     """verify_threshold 0.93 sits between the planted pairs' exact Jaccards: g-b, g-c
     (0.91, 0.92 to g-a) and the natural json.dump pair (0.87) are rejected and stay; g-d (0.98) and the

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.support.corpora import REPO, run_config, write_jsonl
 from transforms.core.outcomes import Dropped, Kept, Quarantined
@@ -39,6 +40,7 @@ def _corpus(tmp_path, stdlib_docs):
     return str(tmp_path / "*.jsonl*")
 
 
+@pytest.mark.slow
 def test_duplicate_ids_over_files_on_one_and_two_workers(tmp_path, stdlib_docs):
     pattern = _corpus(tmp_path, stdlib_docs)
     kept = {}

@@ -6,6 +6,7 @@ import json
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -14,6 +15,7 @@ from tests.support.corpora import run_config, write_jsonl
 from transforms.ordering.icp_order import IcpOrder, IcpOrderConfig
 
 
+@pytest.mark.slow
 def test_stage_orders_shards_cuts_contexts_and_drops_semantic_duplicates(tmp_path, stdlib_docs):
     docs = [{"id": f"d{i:03d}", "text": t} for i, t in enumerate(stdlib_docs[:60])]
     words = docs[5]["text"].split(" ")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.corpora import REPO, write_jsonl
@@ -15,6 +16,7 @@ def corpusmill(*args, cwd=None):
     )
 
 
+@pytest.mark.slow
 def test_invalid_config_is_one_clear_error(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({"input": {"paths": ["x"]}, "output": {"dir": "o", "shard_rows": 0}}))
@@ -25,6 +27,7 @@ def test_invalid_config_is_one_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_input_fails_before_running(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"input": {"paths": ["nothing/*.jsonl"]}, "output": {"dir": "o"}}))
@@ -34,6 +37,7 @@ def test_missing_input_fails_before_running(tmp_path):
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
+@pytest.mark.slow
 def test_missing_model_file_fails_before_running_and_says_how_to_make_it(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": "one document"}).encode()])
     cfg = tmp_path / "c.yaml"
@@ -47,6 +51,7 @@ def test_missing_model_file_fails_before_running_and_says_how_to_make_it(tmp_pat
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
+@pytest.mark.slow
 def test_dataflow_run_naming_local_paths_is_refused_before_submitting(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": "one document"}).encode()])
     (tmp_path / "q.bin").write_bytes(b"a model")
@@ -62,6 +67,7 @@ def test_dataflow_run_naming_local_paths_is_refused_before_submitting(tmp_path):
     assert "stages.quality_classifier.model_path = 'q.bin': a local file; DataflowRunner" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_with_overrides_then_inspect(tmp_path, stdlib_docs):
     write_jsonl(tmp_path / "in.jsonl", [json.dumps({"text": t}).encode() for t in stdlib_docs[:12]] + [b"{oops"])
     cfg = tmp_path / "c.yaml"
@@ -79,6 +85,7 @@ def test_run_with_overrides_then_inspect(tmp_path, stdlib_docs):
     assert not Path(tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_console_script_prints_nothing_on_stderr_for_help_and_validate(tmp_path):
     """Beam logs a warning on import (apitools); the console must not show it, whatever imports Beam first."""
     script = Path(sys.executable).parent / "corpusmill"  # the [project.scripts] entry point, as installed

@@ -39,6 +39,8 @@ def _repo_files() -> list[str]:
     listed = _sh("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPO).stdout
     return sorted(f for f in listed.split("\0") if f and (REPO / f).is_file())
 
+pytestmark = pytest.mark.slow  # builds, installs and runs a copy: minutes
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
@@ -124,7 +126,6 @@ def test_installed_copy_finds_its_data_and_claims_no_checkout(installed):
     assert commit is None  # site/ sits in a git repository, but not in corpusmill's
 
 
-@pytest.mark.slow
 def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processes(installed, tmp_path):
     corpusmill = installed["site"] / "bin" / "corpusmill"
     work = installed["work"]

@@ -73,6 +73,7 @@ def test_hf_datasets_loads_the_directory_offline(messy_corpus, tmp_path):
     assert "text" in ds.column_names and "provenance" in ds.column_names
 
 
+@pytest.mark.slow
 def test_same_input_gives_identical_shards_also_with_two_processes(messy_corpus, tmp_path):
     first = run_config(config(messy_corpus["pattern"], tmp_path / "a"), tmp_path)
     second = run_config(config(messy_corpus["pattern"], tmp_path / "b"), tmp_path)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from pipelines.config import config_from_dict
@@ -36,6 +37,7 @@ def _cli(config_path, out_log):
     )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_shards(tmp_path):
     reference = run_config(_config(tmp_path / "reference"), REPO)
 
