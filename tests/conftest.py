@@ -1,4 +1,4 @@
-"""Shared fixtures: small real corpora written to disk and pipeline runs on FnApiRunner."""
+"""Shared fixtures: small real corpora written to disk, pipeline runs on FnApiRunner, one SmolLM2 engine."""
 from __future__ import annotations
 
 import json
@@ -82,3 +82,29 @@ def curated_run(tmp_path_factory) -> dict:
     }
     manifest = run_config(raw, REPO)
     return {"dir": out, "manifest": manifest, "raw": raw}
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine():
+    """One SmolLM2 vLLM engine for the whole session (``tests/support/llm_engine.py``); its processes
+    must be gone once the session's reference, by then the last one, is released."""
+    from tests.support.llm_engine import SMOLLM2_ENGINE_SETTINGS, SharedEngine
+    from tests.support.llm_processes import live_descendants, wait_until_gone
+    from transforms.llm.api import BackendConfig
+    from transforms.llm.backends import make_backend
+    from transforms.llm.models import prepare_model
+    from transforms.llm.vllm_engine import live_engines
+
+    model = str(prepare_model())
+    baseline = {p.pid for p in live_descendants()}
+    backend = make_backend(BackendConfig(model=model, **SMOLLM2_ENGINE_SETTINGS))
+    engine = SharedEngine(model, backend)
+    procs = [p for p in live_descendants(baseline) if p.pid in backend.engine_pids]
+    assert procs and len(procs) == len(backend.engine_pids), "the engine core should run in a child process"
+    yield engine
+    refs = engine.info()["refs"]
+    backend.close()
+    assert refs == 1, f"{refs - 1} reference(s) to the session engine were never released"
+    assert not [e for e in live_engines() if e["pids"] == backend.engine_pids]
+    left = wait_until_gone(procs, grace_s=20)
+    assert not left, [p.pid for p in left]

