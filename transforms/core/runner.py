@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -22,6 +22,7 @@ from transforms.core.outcomes import (
     DocProcessor,
     Dropped,
     Kept,
+    Outcome,
     mark_rejected,
     safe_process_batch,
 )
@@ -123,6 +124,32 @@ class StageCounters:
             return beam.pvalue.TaggedOutput(DROPPED, mark_rejected(outcome, label))
         self.quarantined.inc()
         return beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, label))
+
+
+class RouteGroups(beam.DoFn):
+    """``(key, grouped documents)`` → a pure decision's outcomes, counted and routed as the runner does.
+
+    For stages whose decision needs a grouping (exact_dedup, one id per document,
+    near-duplicate keepers). ``counted_upstream``: an earlier half of the stage
+    already counted these documents in and kept, so only a rejection is counted
+    (and taken back from kept).
+    """
+
+    def __init__(self, label: str, decide: Callable[[Any], Iterable[Outcome]], counted_upstream: bool = False):
+        self._label = label
+        self._decide = decide
+        self._counted_upstream = counted_upstream
+
+    def setup(self):
+        self._counters = StageCounters(self._label)
+
+    def process(self, keyed):
+        for outcome in self._decide(keyed[1]):
+            if not self._counted_upstream:
+                self._counters.inputs.inc()
+            elif not isinstance(outcome, Kept):
+                self._counters.kept.dec()
+            yield self._counters.route(outcome, self._label)
 
 
 class DocStageFn(beam.DoFn):

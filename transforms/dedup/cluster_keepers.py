@@ -8,12 +8,13 @@ highest signal) stays with the stage's config.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import apache_beam as beam
 
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept
-from transforms.core.runner import StageCounters
+from transforms.core.runner import RouteGroups, StageCounters
 
 Rank = Callable[[dict], tuple]
 
@@ -77,23 +78,14 @@ class ChooseKeepers(beam.PTransform):
         return {"clustered": labelled.clustered, "single": labelled.single, "keepers": keepers}
 
 
-class _ResolveFn(beam.DoFn):
-    def __init__(self, label: str, rank: Rank, reason: str):
-        self._label = label
-        self._rank = rank
-        self._reason = reason
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, keyed):
-        _, grouped = keyed
-        best, keeper_id, size = next(iter(grouped["keeper"]))
-        for doc in grouped["docs"]:
-            doc = {**doc, "dup_cluster": keeper_id, "dup_cluster_size": size}
-            self._counters.inputs.inc()
-            outcome = Kept(doc) if self._rank(doc) == best else Dropped(doc, self._reason, keeper_id)
-            yield self._counters.route(outcome, self._label)
+def resolve_cluster(grouped: dict, rank: Rank, reason: str) -> list:
+    """One cluster (its documents and its keeper): the keeper kept, the others dropped with its id."""
+    best, keeper_id, size = next(iter(grouped["keeper"]))
+    outcomes = []
+    for doc in grouped["docs"]:
+        doc = {**doc, "dup_cluster": keeper_id, "dup_cluster_size": size}
+        outcomes.append(Kept(doc) if rank(doc) == best else Dropped(doc, reason, keeper_id))
+    return outcomes
 
 
 class _SingletonFn(beam.DoFn):
@@ -124,7 +116,7 @@ class ApplyDecision(beam.PTransform):
         resolved = (
             {"docs": chosen["clustered"], "keeper": chosen["keepers"]}
             | "JoinKeeper" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn(self._label, self._rank, self._reason)).with_outputs(
+            | "Resolve" >> beam.ParDo(RouteGroups(self._label, functools.partial(resolve_cluster, rank=self._rank, reason=self._reason))).with_outputs(
                 DROPPED, main=KEPT
             )
         )

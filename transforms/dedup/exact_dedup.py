@@ -13,7 +13,7 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict
 
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept, Outcome
-from transforms.core.runner import StageCounters, StageOutputs
+from transforms.core.runner import RouteGroups, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
 
 REASON = "exact_duplicate"
@@ -38,20 +38,6 @@ def resolve_duplicates(docs: Iterable[dict]) -> list[Outcome]:
     return outcomes
 
 
-class _ResolveFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, keyed):
-        _, docs = keyed
-        for outcome in resolve_duplicates(docs):
-            self._counters.inputs.inc()
-            yield self._counters.route(outcome, self._label)
-
-
 class ExactDedup(beam.PTransform):
     def __init__(self, label: str, config: ExactDedupConfig | None = None):
         super().__init__(label)
@@ -62,6 +48,6 @@ class ExactDedup(beam.PTransform):
             docs
             | "KeyByHash" >> beam.Map(lambda d: (normalized_text_hash(d["text"]), d))
             | "Group" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn(self._stage_label)).with_outputs(DROPPED, main=KEPT)
+            | "Resolve" >> beam.ParDo(RouteGroups(self._stage_label, resolve_duplicates)).with_outputs(DROPPED, main=KEPT)
         )
         return StageOutputs(outputs[KEPT], outputs[DROPPED])

@@ -19,7 +19,7 @@ from typing import Iterable
 import apache_beam as beam
 
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, Quarantined
-from transforms.core.runner import StageCounters, StageOutputs
+from transforms.core.runner import RouteGroups, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
 
 SAME_TEXT = "exact_duplicate"
@@ -56,20 +56,6 @@ class _SplitByCollision(beam.DoFn):
             yield doc
 
 
-class _ResolveFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, keyed):
-        for outcome in resolve_id(keyed[1]):
-            if not isinstance(outcome, Kept):
-                self._counters.kept.dec()  # the processor counted it kept before its id was checked
-            yield self._counters.route(outcome, self._label)
-
-
 class EnforceUniqueIds(beam.PTransform):
     """Documents → ``StageOutputs`` with every kept id unique."""
 
@@ -91,7 +77,7 @@ class EnforceUniqueIds(beam.PTransform):
         resolved = (
             split[_SplitByCollision.COLLIDING]
             | "GroupColliding" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn(self._stage_label)).with_outputs(DROPPED, QUARANTINED, main=KEPT)
+            | "Resolve" >> beam.ParDo(RouteGroups(self._stage_label, resolve_id, counted_upstream=True)).with_outputs(DROPPED, QUARANTINED, main=KEPT)
         )
         return StageOutputs(
             (split[KEPT], resolved[KEPT]) | "Kept" >> beam.Flatten(), resolved[DROPPED], resolved[QUARANTINED])
