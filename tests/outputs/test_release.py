@@ -42,6 +42,8 @@ def test_release_validates_and_loads_with_hf_datasets(first_release, curated_run
     assert release["tokens"] == sum(s["tokens"] for s in release["sources"].values()) > rows
     assert release["sources"]["fortunes"]["licenses"] == {"BSD-3-Clause": release["sources"]["fortunes"]["rows"]}
     assert "![ledger.png](report/ledger.png)" in card and "## Sources and licenses" in card
+    plots = [line for line in card.splitlines() if line.startswith("![")]
+    assert plots[0] == "![ledger.png](report/ledger.png)" and "![dedup_clusters.png](report/dedup_clusters.png)" in plots
     for line in open(f"{first_release['target']}/SHA256SUMS"):
         digest, rel = line.split()
         assert hashlib.sha256(open(f"{first_release['target']}/{rel}", "rb").read()).hexdigest() == digest

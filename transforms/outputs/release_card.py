@@ -22,7 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.outputs.ledger_table import drop_rate, markdown_ledger
 from transforms.outputs.token_counter import TokenCounter
 
-REPORT_PLOTS = (  # the order plots appear in the card (transforms.outputs.report's file names)"ledger.png", "text_length.png", "languages.png", "quality_signals.png",
+# The order plots appear in the card (transforms.outputs.report's file names).
+REPORT_PLOTS = ("ledger.png", "text_length.png", "languages.png", "quality_signals.png",
                 "dedup_clusters.png", "perplexity.png", "icp_similarity.png")
 _DTYPE_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16"}
 
