@@ -95,7 +95,7 @@ STAGES = [
               "DCLM-style fastText quality_score = P(hq); keep by threshold or top fraction (cut computed in Beam)",
               lambda cfg: {"model_path": (cfg.model_path, "train it with `corpusmill train-quality CONFIG`")}),
     StageSpec("perplexity_filter", PerplexityConfig,
-              lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir)),
+              lambda cfg, ctx: PerplexityFilter(ctx.label, cfg, make_backend_factory(cfg.backend, ctx.config_dir, ctx.seed)),
               "per-token NLL under a small causal LM (backend score()); keep by perplexity threshold or percentile band"),
     StageSpec("icp_order", IcpOrderConfig, _icp_order,
               "In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; "

@@ -128,10 +128,11 @@ def _deciles(scored_parts, epsilon: float):
     )
 
 
-def make_backend_factory(backend: BackendConfig, config_dir: str) -> Callable[[], object]:
-    """Deferred so the engine starts in the worker's ``setup``, not at pipeline construction."""
+def make_backend_factory(backend: BackendConfig, config_dir: str, seed: int = 0) -> Callable[[], object]:
+    """Deferred so the engine starts in the worker's ``setup``, not at pipeline construction. The run's
+    seed, as the other LLM stages pass it, so they share one engine in a worker (scoring does not sample)."""
 
     def factory():
-        return make_backend(backend, config_dir=config_dir)
+        return make_backend(backend, config_dir=config_dir, seed=seed)
 
     return factory
