@@ -72,7 +72,7 @@ def test_a_second_run_is_refused_and_overwrite_replaces(tmp_path):
     manifest = _run(_config(out, [{"exact_dedup": {}}]), overwrite=True)
     assert [e["stage"] for e in manifest["ledger"]] == ["normalize", "exact_dedup"]
     assert _verify_manifest(out) >= 2
-    assert not [p for p in os.listdir(out) if p.startswith(".")]  # no leftovers after a clean run
+    assert not _leftovers(out)  # no leftovers after a clean run
 
 
 def test_cli_refusal_is_one_line(tmp_path, finished, capsys):
@@ -101,46 +101,55 @@ def _staged_shards(out: Path) -> list[str]:
     return glob.glob(f"{out}/{INCOMPLETE_PREFIX}*/data/*.parquet")
 
 
+def _leftovers(out: Path) -> list[str]:
+    return [p for p in os.listdir(out) if p.startswith(".")]
+
+
+def _interrupt(tmp_path: Path, raw: dict, until, what: str, sig: int, *extra: str) -> subprocess.Popen:
+    """Start ``corpusmill run`` on ``raw`` in a fresh process group, wait for ``until()``, send ``sig``."""
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = _cli(config, log, *extra)
+        _wait_for(until, proc, what)
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        proc.wait(timeout=120)
+    return proc
+
+
 @pytest.mark.slow
 def test_kill_9_mid_overwrite_leaves_the_previous_dataset_intact(tmp_path):
     """Killed at the latest point before the commit: the new shards are written, the manifest is not."""
     out = tmp_path / "out"
     _run(_config(out))
     before = _snapshot(out)
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(_config(out, [{"exact_dedup": {}}])))
-    with open(tmp_path / "killed.log", "wb") as log:
-        proc = _cli(config, log, "--overwrite")
-        _wait_for(lambda: _staged_shards(out), proc, "new shards were written")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = _interrupt(tmp_path, _config(out, [{"exact_dedup": {}}]), lambda: _staged_shards(out),
+                      "new shards were written", signal.SIGKILL, "--overwrite")
     assert proc.returncode == -signal.SIGKILL
     checked = _verify_manifest(out)
     assert _snapshot(out) == before
     read_complete_manifest(str(out))  # readers still take it
     print(f"\nkilled with new shards written: the surviving manifest's {checked} files match their sha256; "
-          f"leftover: {[p for p in os.listdir(out) if p.startswith('.')]}")
+          f"leftover: {_leftovers(out)}")
     # The next run cleans the leftover up and replaces the dataset.
     _run(_config(out, [{"exact_dedup": {}}]), overwrite=True)
-    assert not [p for p in os.listdir(out) if p.startswith(".")]
+    assert not _leftovers(out)
     assert _verify_manifest(out) >= 2
 
 
 @pytest.mark.slow
 def test_kill_9_in_a_fresh_directory_leaves_no_manifest(tmp_path):
     out = tmp_path / "fresh"
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(_config(out)))
-    with open(tmp_path / "killed.log", "wb") as log:
-        proc = _cli(config, log)
-        _wait_for(lambda: _staged_shards(out), proc, "shards were written")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = _interrupt(tmp_path, _config(out), lambda: _staged_shards(out), "shards were written", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
     assert not (out / "manifest.json").exists() and not (out / "data").exists()
     with pytest.raises(IncompleteDataset, match="interrupted run left .*corpusmill-incomplete"):
         inspect_dataset(str(out))
     _run(_config(out))  # no --overwrite needed: nothing finished was there
-    assert _verify_manifest(out) >= 2 and not [p for p in os.listdir(out) if p.startswith(".")]
+    assert _verify_manifest(out) >= 2 and not _leftovers(out)
 
 
 @pytest.mark.slow
@@ -148,16 +157,12 @@ def test_sigterm_mid_overwrite_keeps_the_old_dataset_and_cleans_up(tmp_path):
     out = tmp_path / "out"
     _run(_config(out))
     before = _snapshot(out)
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(_config(out, [{"exact_dedup": {}}])))
-    with open(tmp_path / "term.log", "wb") as log:
-        proc = _cli(config, log, "--overwrite")
-        _wait_for(lambda: glob.glob(f"{out}/{INCOMPLETE_PREFIX}*"), proc, "the run started writing")
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=120) == 130
-    assert "interrupted" in (tmp_path / "term.log").read_text()
+    proc = _interrupt(tmp_path, _config(out, [{"exact_dedup": {}}]), lambda: glob.glob(f"{out}/{INCOMPLETE_PREFIX}*"),
+                      "the run started writing", signal.SIGTERM, "--overwrite")
+    assert proc.returncode == 130
+    assert "interrupted" in (tmp_path / "run.log").read_text()
     assert _snapshot(out) == before
-    assert not [p for p in os.listdir(out) if p.startswith(".")]  # an interrupt removes its own staging
+    assert not _leftovers(out)  # an interrupt removes its own staging
 
 
 def test_a_commit_killed_half_way_is_rolled_back(tmp_path, finished):
