@@ -23,12 +23,15 @@ from transforms.io.normalize import Normalizer, NormalizeSettings
 from transforms.io.normalize_stage import NormalizeStage
 from transforms.io.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
 from transforms.io.readers import ReadInputs
+from transforms.packing.tokens import tokenizer_for
+from transforms.packing.write_sequences import WriteSequences
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
 WORK_DIR = "_work"
 LEDGER_FILE = "ledger.jsonl"
 STATS_FILE = "stats.jsonl"
+PACKING_STATS = "packing"  # the stats record of output.packing (the run moves it to the manifest's own section)
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def stats_line(record: dict) -> str:
 def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: list, cfg: RunConfig,
                   root: str) -> None:
     """The run's sinks under ``root`` (the run's staging directory): data shards, rejected rows,
-    ledger and stats lines (plus rows per source)."""
+    training sequences (``output.packing``), ledger and stats lines (plus rows per source)."""
     layout = OutputLayout(root)
     stats_parts = list(stats_parts) + [
         docs
@@ -178,6 +181,12 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
         layout.data, DOCUMENT_SCHEMA, document_to_row, document_sort_key,
         out.shard_rows, out.row_group_rows, out.zstd_level,
     )
+    if out.packing is not None:
+        stats_parts.append(
+            docs
+            | "Pack" >> WriteSequences(root, out.packing, tokenizer_for(out.packing), out.zstd_level)
+            | "PackingStat" >> beam.Map(lambda v: stats_line({"stage": PACKING_STATS, "name": "written", "value": v}))
+        )
     rejected = rejected_parts | "AllRejected" >> beam.Flatten()
     if out.write_rejected:
         _ = rejected | "WriteRejected" >> WriteParquetShards(

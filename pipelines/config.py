@@ -10,7 +10,7 @@ import os
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.registry import REGISTRY
 from transforms.core.paths import resolve_path
@@ -36,12 +36,42 @@ class InputSpec(_Strict):
     )
 
 
+class _PackingCommon(_Strict):
+    tokenizer: str | None = Field(None, description="HF tokenizer directory or tokenizer.json; null: SmolLM2's")
+    eos: bool = Field(True, description="end every document with the end-of-document token")
+    eos_token: str | None = Field(None, description="null: <|endoftext|> if in the vocabulary, else the "
+                                                    "tokenizer_config.json eos_token")
+    shard_tokens: int = Field(1 << 24, gt=0, le=1 << 30, description="tokens per output file, about")
+
+
+class DecomposeSpec(_PackingCommon):
+    """Dataset Decomposition: each document → power-of-two sequences, one bucket per length."""
+
+    mode: Literal["decompose"]
+    min_log2: int = Field(8, ge=0, le=20)
+    max_log2: int = Field(13, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_log2 > self.max_log2:
+            raise ValueError(f"min_log2 ({self.min_log2}) must not exceed max_log2 ({self.max_log2})")
+        return self
+
+
+class ConcatSpec(_PackingCommon):
+    """Concat-and-chunk, the baseline: documents end to end, cut every ``seq_len`` tokens."""
+
+    mode: Literal["concat"]
+    seq_len: int = Field(2048, gt=0, le=1 << 20)
+
+
 class OutputSpec(_Strict):
     dir: str
     shard_rows: int = Field(5000, gt=0)
     row_group_rows: int = Field(1000, gt=0)
     zstd_level: int = Field(3, ge=1, le=22)
     write_rejected: bool = True
+    packing: DecomposeSpec | ConcatSpec | None = Field(None, discriminator="mode")
 
 
 class RunnerSpec(_Strict):
@@ -265,6 +295,9 @@ def config_from_dict(
     for spec in cfg.input:
         spec.paths = [resolve_path(p, config_dir) for p in spec.paths]
     cfg.output.dir = resolve_path(cfg.output.dir, config_dir)
+    packing = cfg.output.packing
+    if packing is not None and packing.tokenizer is not None and not _is_bundled_model(packing.tokenizer):
+        packing.tokenizer = resolve_path(packing.tokenizer, config_dir)
     from pipelines.sources import SOURCES
 
     for entry in sources:
@@ -278,6 +311,12 @@ def config_from_dict(
         cfg.output.dir = resolve_path(output_dir, os.getcwd())
     cfg.stages = stages
     return cfg
+
+
+def _is_bundled_model(name: str) -> bool:
+    from transforms.llm.models import BUNDLED_MODELS
+
+    return name in BUNDLED_MODELS
 
 
 def config_as_data(cfg: RunConfig) -> dict:

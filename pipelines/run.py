@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipelines.build import OutputLayout, build_pipeline, stage_labels
+from pipelines.build import PACKING_STATS, OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
 from transforms.core.ledger import build_ledger, fold_stats, input_records, ledger_violations
@@ -28,6 +28,9 @@ from transforms.outputs.manifest import (
     write_json,
 )
 from transforms.outputs.report import write_report
+from transforms.packing.summary import packing_section
+from transforms.packing.tokens import TokenizerError, tokenizer_for
+from transforms.packing.write_sequences import BUCKETS_DIR, PACKED_DIR
 
 
 class LedgerError(RuntimeError):
@@ -91,9 +94,42 @@ def _local_paths_for_remote_workers(cfg: RunConfig, runner: str) -> list[str]:
 def preflight(cfg: RunConfig, runner: str = "FnApiRunner") -> None:
     """Everything that can be checked before Beam starts, path problems first (listing gs:// can be slow)."""
     problems = _local_paths_for_remote_workers(cfg, runner) + stage_file_problems(cfg, runner)
+    problems += packing_problems(cfg, runner)
     if problems:
         raise ConfigError("\n".join(problems))
     check_inputs(cfg)
+
+
+def packing_problems(cfg: RunConfig, runner: str = "FnApiRunner") -> list[str]:
+    """``output.packing``'s tokenizer must load (a bundled one is prepared here, once) and, for
+    remote workers, not be a file on this machine."""
+    from transforms.core.paths import is_remote
+
+    spec = cfg.output.packing
+    if spec is None:
+        return []
+    try:
+        tokenizer = tokenizer_for(spec)
+    except TokenizerError as exc:
+        return [f"output.packing.tokenizer = {spec.tokenizer!r}: {exc}"]
+    if runner in _REMOTE_WORKER_RUNNERS and not is_remote(tokenizer.path):
+        return [f"output.packing.tokenizer = {spec.tokenizer!r}: {tokenizer.path} is a local file; {runner} "
+                f"workers cannot read this machine's disk: copy the tokenizer directory to a gs:// path and set that"]
+    return []
+
+
+def _packing_files(staging: str) -> list[dict]:
+    root = staging.rstrip("/") + "/"
+    patterns = [FileSystems.join(staging, BUCKETS_DIR, "*", "part-*.parquet"),
+                FileSystems.join(staging, PACKED_DIR, "part-*.parquet")]
+    paths = sorted(m.path for match in FileSystems.match(patterns) for m in match.metadata_list)
+    return [describe_file(p, root) for p in paths]
+
+
+def _write_under(staging: str):
+    def write(rel: str, data: bytes) -> None:
+        write_file(FileSystems.join(staging, rel), data)
+    return write
 
 
 def check_inputs(cfg: RunConfig) -> None:
@@ -224,6 +260,7 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
 
     ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg), [s.label for s in cfg.sources])
     stats = fold_stats(_read_lines(layout.stats))
+    packing_written = stats.pop(PACKING_STATS, {}).get("written", {})
     FileSystems.delete([layout.work])
     shards = list_parquet(layout.data)
     if not shards:  # an empty result is still a loadable dataset
@@ -238,6 +275,12 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
     final_kept = ledger[-1]["kept"] if ledger else 0
     if kept_rows != final_kept:
         problems.append(f"shards hold {kept_rows} rows but the last stage kept {final_kept}")
+    packing = None
+    if cfg.output.packing is not None:
+        packing, packing_problems = packing_section(
+            cfg.output.packing.model_dump(mode="json"), tokenizer_for(cfg.output.packing).as_dict(), packing_written,
+            _packing_files(staging), kept_rows, _write_under(staging))
+        problems += packing_problems
     rejected_rows = sum(s["rows"] for s in rejected_info)
     expected_rejected = sum(e["dropped"] + e["quarantined"] for e in ledger)
     if cfg.output.write_rejected and rejected_rows != expected_rejected:
@@ -269,6 +312,8 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
             "pipeline_seconds": round(wall, 2),
         },
     }
+    if packing is not None:
+        manifest["packing"] = packing
     if resumed is not None:
         manifest["resume"] = resumed
     with FileSystems.create(FileSystems.join(staging, "README.md"), mime_type="text/markdown") as fh:

@@ -6,8 +6,12 @@ from schemas.document import (
     document_to_row,
     rejected_to_row,
 )
+from schemas.packing import BUCKET_SCHEMA, PACKED_SCHEMA, PACKING_VERSION
 
 __all__ = [
+    "BUCKET_SCHEMA",
+    "PACKED_SCHEMA",
+    "PACKING_VERSION",
     "DOCUMENT_SCHEMA",
     "REJECTED_SCHEMA",
     "SCHEMA_VERSION",

@@ -24,10 +24,11 @@ import uuid
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.outputs.manifest import MANIFEST
+from transforms.packing.summary import packing_files
 
 # What makes a directory a dataset (refuse to overwrite it), and what a commit moves, manifest last.
 DATASET_MARKERS = (MANIFEST, "data", "rejected")
-DATASET_ENTRIES = ("data", "rejected", "report", "README.md", MANIFEST)
+DATASET_ENTRIES = ("data", "rejected", "buckets", "packed", "report", "README.md", MANIFEST)
 INCOMPLETE_PREFIX = ".corpusmill-incomplete-"
 REPLACED_PREFIX = ".corpusmill-replaced-"
 
@@ -150,8 +151,8 @@ def read_complete_manifest(root: str) -> dict:
         raise IncompleteDataset(f"{root}: manifest.json is not a corpusmill dataset manifest")
     if manifest.get("status") != "ok":
         raise IncompleteDataset(f"{root}: the run's ledger did not balance (status {manifest.get('status')!r})")
-    missing = [f["path"] for f in manifest.get("shards", []) + manifest.get("rejected", [])
-               if not _exists(FileSystems.join(root, f["path"]))]
+    listed = manifest.get("shards", []) + manifest.get("rejected", []) + packing_files(manifest)
+    missing = [f["path"] for f in listed if not _exists(FileSystems.join(root, f["path"]))]
     if missing:
         raise IncompleteDataset(f"{root}: files the manifest lists are missing: {', '.join(missing[:5])}")
     return manifest

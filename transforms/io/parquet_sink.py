@@ -66,7 +66,11 @@ def shard_of(doc: dict, shards: int, shard_rows: int) -> int:
 
 
 def parquet_bytes(rows: list[dict], schema: pa.Schema, row_group_rows: int, zstd_level: int) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=schema)
+    return table_bytes(pa.Table.from_pylist(rows, schema=schema), row_group_rows, zstd_level)
+
+
+def table_bytes(table: pa.Table, row_group_rows: int, zstd_level: int) -> bytes:
+    """One zstd Parquet file, in memory (written in one piece, so its bytes depend only on the table)."""
     buffer = io.BytesIO()
     pq.write_table(
         table,

@@ -65,6 +65,32 @@ def is_prepared(path: Path) -> bool:
     return (path / _MARKER).exists()
 
 
+def tokenizer_path(name: str = DEFAULT_MODEL) -> Path:
+    return models_dir() / f"{name}-tokenizer"
+
+
+def prepare_tokenizer(name: str = DEFAULT_MODEL, force: bool = False) -> Path:
+    """Save a bundled model's tokenizer (read from its GGUF) as an HF directory; idempotent.
+
+    Token counting and packing need only the tokenizer: reading it from the
+    GGUF takes seconds, converting the weights (``prepare_model``) much longer.
+    Its own directory, so its ``tokenizer.json`` (and sha256) is the same
+    whether or not the model was converted too.
+    """
+    out = tokenizer_path(name)
+    if is_prepared(out) and not force:
+        return out
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    gguf = bundled_gguf(name)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out)
+    (out / _MARKER).write_text(json.dumps({"source": str(gguf), "name": name, "tokenizer_only": True}, indent=2))
+    return out
+
+
 def prepare_model(name: str = DEFAULT_MODEL, dest: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Convert a bundled GGUF to ``dest`` (default ``model_path(name)``); idempotent.
 

@@ -27,11 +27,11 @@ class TokenizerInfo:
 
 def resolve_tokenizer_file(spec: str | None) -> tuple[str, str]:
     """``(name, path to tokenizer.json)`` for a bundled model name, a directory or a file."""
-    from transforms.llm.models import BUNDLED_MODELS, prepare_model
+    from transforms.llm.models import BUNDLED_MODELS, prepare_tokenizer
 
     spec = spec or DEFAULT_TOKENIZER
     if spec in BUNDLED_MODELS:
-        return spec, os.path.join(str(prepare_model(spec)), "tokenizer.json")
+        return spec, os.path.join(str(prepare_tokenizer(spec)), "tokenizer.json")
     path = os.path.join(spec, "tokenizer.json") if os.path.isdir(spec) else spec
     if not os.path.isfile(path):
         raise FileNotFoundError(f"tokenizer {spec!r}: no tokenizer.json at {path}")
