@@ -9,12 +9,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.io.dataset_dir import read_complete_manifest
 from transforms.outputs.ledger_table import TOP_REASONS, markdown_ledger
+from transforms.packing.summary import packing_lines
 
 
 def inspect_dataset(root: str, as_json: bool = False) -> str:
     manifest = read_complete_manifest(root)
     if as_json:
-        keys = ("schema_version", "status", "totals", "shards", "ledger", "stage_stats", "timings")
+        keys = ("schema_version", "status", "totals", "shards", "packing", "ledger", "stage_stats", "timings")
         return json.dumps({k: manifest.get(k) for k in keys}, indent=2)
     totals = manifest["totals"]
     lines = [
@@ -32,6 +33,7 @@ def inspect_dataset(root: str, as_json: bool = False) -> str:
         with FileSystems.open(first, mime_type="application/octet-stream") as fh:
             schema = pq.read_schema(io.BytesIO(fh.read()))
         lines += ["", "schema:"] + [f"  {f.name}: {f.type}" for f in schema]
+    lines += packing_lines(manifest.get("packing"))
     lines += ["", "ledger:", markdown_ledger(manifest["ledger"], TOP_REASONS)]
     for stage, stats in manifest.get("stage_stats", {}).items():
         lines += ["", f"stats [{stage}]:"]

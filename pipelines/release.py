@@ -24,6 +24,7 @@ from transforms.outputs.release_card import changelog_entry, render_release_card
 from transforms.outputs.release_checks import validate_run
 from transforms.outputs.report import REPORT_DIR
 from transforms.outputs.token_counter import TokenCounter
+from transforms.packing.summary import packing_files
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -61,8 +62,8 @@ def _write(path: str, data: bytes, mime: str = "application/octet-stream") -> No
 
 
 def _run_files(run_dir: str, manifest: dict) -> list[str]:
-    """Relative paths to copy: data, rejected rows and the report (index + plots that exist)."""
-    files = [f["path"] for f in manifest["shards"] + manifest["rejected"]]
+    """Relative paths to copy: data, rejected rows, training sequences and the report (index + plots that exist)."""
+    files = [f["path"] for f in manifest["shards"] + manifest["rejected"] + packing_files(manifest)]
     report = FileSystems.join(run_dir, REPORT_DIR)
     try:
         matches = FileSystems.match([FileSystems.join(report, "*")])[0].metadata_list

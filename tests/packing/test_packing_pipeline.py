@@ -130,3 +130,21 @@ def test_buckets_are_the_same_bytes_on_one_worker_and_two(tmp_path, decomposed):
     assert len(files) > 6  # several shards in the larger buckets
     assert files == [(f["path"], f["sha256"]) for b in two["buckets"] for f in b["files"]]
     assert one["curriculum"] == two["curriculum"]
+
+
+def test_inspect_card_report_and_release_show_and_carry_the_buckets(decomposed, tmp_path):
+    from pipelines.inspect import inspect_dataset
+    from pipelines.release import cut_release
+
+    out, section = decomposed["dir"], decomposed["manifest"]["packing"]
+    text = inspect_dataset(str(out))
+    assert "packing: decompose" in text and "| buckets/len-08192 | 8,192 |" in text
+    card = (out / "README.md").read_text()
+    assert "path: buckets/len-00256/*.parquet" in card and "## Training sequences" in card
+    assert (out / "report" / "packing_tokens.png").read_bytes()[:4] == b"\x89PNG"
+    target = Path(cut_release(str(out), "packed", "0.1.0", to=str(tmp_path / "releases"), log=lambda *_: None))
+    sums = dict(line.split("  ")[::-1] for line in (target / "SHA256SUMS").read_text().splitlines())
+    listed = [f for b in section["buckets"] for f in b["files"]] + [section["curriculum"]]
+    for f in listed:
+        assert sums[f["path"]] == f["sha256"] == hashlib.sha256((target / f["path"]).read_bytes()).hexdigest()
+    assert "config_name: len-00256" in (target / "README.md").read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import yaml
 
 from transforms.outputs.ledger_table import TOP_REASONS, markdown_ledger
+from transforms.packing.summary import packing_card, sequence_configs
 
 
 def render_card(manifest: dict, name: str = "corpusmill dataset") -> str:
@@ -17,7 +18,7 @@ def render_card(manifest: dict, name: str = "corpusmill dataset") -> str:
         "pretty_name": name,
         "configs": [
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}
-        ],
+        ] + sequence_configs(manifest.get("packing")),
         "dataset_info": {
             "splits": [{"name": "train", "num_examples": rows, "num_bytes": data_bytes}],
             "download_size": data_bytes,
@@ -42,7 +43,7 @@ from datasets import load_dataset
 ds = load_dataset("parquet", data_dir="data")  # or load_dataset(<this directory>)
 ```
 
-## Sources (kept rows)
+{packing_card(manifest.get("packing"))}## Sources (kept rows)
 
 | source | rows |
 |---|---:|

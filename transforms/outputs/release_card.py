@@ -21,10 +21,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.outputs.ledger_table import drop_rate, markdown_ledger
 from transforms.outputs.token_counter import TokenCounter
+from transforms.packing.summary import packing_card, sequence_configs
 
 # The order plots appear in the card (transforms.outputs.report's file names).
 REPORT_PLOTS = ("ledger.png", "text_length.png", "languages.png", "quality_signals.png",
-                "dedup_clusters.png", "perplexity.png", "icp_similarity.png")
+                "dedup_clusters.png", "perplexity.png", "icp_similarity.png", "packing_tokens.png")
 _DTYPE_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16"}
 
 
@@ -129,7 +130,8 @@ def card_header(manifest: dict, schema: pa.Schema) -> dict:
         "task_categories": ["text-generation"],
         "size_categories": [_size_category(rel["rows"])],
         "tags": ["corpusmill", "pretraining"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}]
+        + sequence_configs(manifest.get("packing")),
         "dataset_info": {
             "features": hf_features(schema),
             "splits": [{"name": "train", "num_bytes": rel["arrow_bytes"], "num_examples": rel["rows"]}],
@@ -182,7 +184,7 @@ ds = load_dataset("path/to/this/directory", split="train")
 
 Tokens counted with `{tok['name']}` (tokenizer.json sha256 `{tok['sha256'][:16]}…`), no special tokens.
 
-## Sources and licenses
+{packing_card(manifest.get("packing"))}## Sources and licenses
 
 Licenses are the `license` field each input record carried (kept in `meta`).
 

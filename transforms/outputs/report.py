@@ -339,6 +339,30 @@ def _icp_means_figure(stage: str, stats: dict) -> Figure:
                   _png(fig))
 
 
+def packing_figure(section: dict | None) -> Figure | None:
+    """Tokens per Dataset Decomposition bucket (or in packed/), with the tokens dropped beside them."""
+    if not section:
+        return None
+    plt = _plt()
+    if section["mode"] == "decompose":
+        labels = [f"{b['seq_len']:,}" for b in section["buckets"]]
+        values = [b["tokens"] for b in section["buckets"]]
+        xlabel = "bucket (sequence length, tokens)"
+    else:
+        labels, values, xlabel = [f"{section['seq_len']:,}"], [section["tokens_packed"]], "packed (sequence length)"
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    x = np.arange(len(labels) + 1)
+    ax.bar(x[:-1], values, color=_KEPT_COLOR, label="packed")
+    ax.bar(x[-1:], [section["tokens_dropped"]], color=_REJECTED_COLOR, label="dropped")
+    ax.set_xticks(x, labels + ["dropped"])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("tokens")
+    ax.legend(fontsize=8)
+    return Figure("packing_tokens.png", "Tokens per bucket",
+                  f"{section['tokens']:,} tokens of {section['documents']:,} documents ({section['mode']}): "
+                  f"tokens in each sequence length, and the remainders dropped.", _png(fig))
+
+
 def quality_cuts(stage_stats: dict) -> list[tuple[float, str]]:
     cuts = []
     for stage, stats in sorted(stage_stats.items()):
@@ -359,6 +383,7 @@ def build_figures(manifest: dict, columns: dict, rejected: dict | None = None) -
         cluster_figure(stats, columns),
         perplexity_figure(columns, stats, rejected),
         icp_figure(stats),
+        packing_figure(manifest.get("packing")),
     ]
     return [f for f in candidates if f is not None]
 

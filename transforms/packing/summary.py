@@ -89,3 +89,66 @@ def packing_files(manifest: dict) -> list[dict]:
     if section.get("curriculum"):
         files.append(section["curriculum"])
     return files
+
+
+def packing_lines(section: dict | None) -> list[str]:
+    """The packing section as ``corpusmill inspect`` prints it (nothing for a run without packing)."""
+    if not section:
+        return []
+    tok = section["tokenizer"]
+    eos = f"{tok['eos_token']} (id {tok['eos_id']})" if tok["eos_token"] is not None else "none"
+    lines = ["", f"packing: {section['mode']}   tokenizer {tok['name']} (sha256 {tok['sha256'][:12]}…)   eos {eos}",
+             f"  {section['documents']:,} documents, {section['tokens']:,} tokens: {section['tokens_packed']:,} packed, "
+             f"{section['tokens_dropped']:,} dropped"]
+    if section["mode"] == "decompose":
+        lines.append(f"  {section['documents_shorter_than_smallest_bucket']:,} documents shorter than the smallest "
+                     f"bucket; curriculum {section['curriculum']['path']}")
+        lines.append("  | bucket | seq_len | sequences | tokens | share | files |")
+        lines.append("  |---|---:|---:|---:|---:|---:|")
+        for b in section["buckets"]:
+            share = b["tokens"] / section["tokens_packed"] if section["tokens_packed"] else 0.0
+            lines.append(f"  | {b['dir']} | {b['seq_len']:,} | {b['sequences']:,} | {b['tokens']:,} | {share:.1%} | "
+                         f"{len(b['files'])} |")
+    else:
+        lines.append(f"  packed/: {section['sequences']:,} sequences of {section['seq_len']:,} tokens in "
+                     f"{len(section['files'])} file(s)")
+    return lines
+
+
+def sequence_configs(section: dict | None) -> list[dict]:
+    """HF ``datasets`` configs (for a card's YAML header), one per non-empty sequence directory."""
+    if not section:
+        return []
+    if section["mode"] == "decompose":
+        dirs = [(b["dir"].rsplit("/", 1)[-1], b["dir"]) for b in section["buckets"] if b["files"]]
+    else:
+        dirs = [(PACKED_DIR, PACKED_DIR)] if section["files"] else []
+    return [{"config_name": name, "data_files": [{"split": "train", "path": f"{directory}/*.parquet"}]}
+            for name, directory in dirs]
+
+
+def packing_card(section: dict | None) -> str:
+    """The dataset card's "Training sequences" part (empty for a run without packing)."""
+    if not section:
+        return ""
+    table = "\n".join(line[2:] for line in packing_lines(section)[3:] if line.startswith("  |"))
+    if section["mode"] == "decompose":
+        body = f"""Dataset Decomposition (Pouransari et al., 2024): each document's tokens are cut into sequences whose
+lengths are powers of two, so no sequence mixes two documents. Buckets `buckets/len-NNNNN/` hold
+`input_ids` (NNNNN tokens), `doc_id`, `chunk_index` and `source`; `{section['curriculum']['path']}` gives
+each bucket's tokens and the sampling weights of the `uniform` and `grow_p2` (short-to-long) curricula.
+
+{table}
+"""
+    else:
+        body = f"""Concat-and-chunk: documents laid end to end, cut every {section['seq_len']:,} tokens, in `packed/`
+(`input_ids`, `doc_ids`, `doc_offsets`: where each document's tokens start in the row).
+{section['sequences']:,} sequences.
+"""
+    tok = section["tokenizer"]
+    return f"""## Training sequences
+
+{section['tokens_packed']:,} of {section['tokens']:,} tokens packed ({section['tokens_dropped']:,} dropped)
+with tokenizer `{tok['name']}` (sha256 `{tok['sha256'][:16]}…`), each document ended by
+`{tok['eos_token']}`. {body}
+"""
