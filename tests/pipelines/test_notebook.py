@@ -22,5 +22,6 @@ def test_inspect_notebook_executes_against_demo_output(demo_output, tmp_path):
     assert any("image/png" in o.get("data", {}) for o in outputs), "the length plot was not drawn"
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
     assert "malformed_json" in text
+    assert "grow_p2:" in text and "uniform:" in text  # the demo's buckets read back as fixed-budget batches
     nbformat.write(nb, tmp_path / "executed.ipynb")
     assert Path(tmp_path / "executed.ipynb").stat().st_size > 0
