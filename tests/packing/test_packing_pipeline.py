@@ -148,3 +148,31 @@ def test_inspect_card_report_and_release_show_and_carry_the_buckets(decomposed, 
     for f in listed:
         assert sums[f["path"]] == f["sha256"] == hashlib.sha256((target / f["path"]).read_bytes()).hexdigest()
     assert "config_name: len-00256" in (target / "README.md").read_text()
+
+
+def test_documents_without_tokens_are_counted_not_crashed_on(tmp_path):
+    """Straight through Beam (no normalize, which drops empty texts): an empty text with eos off has no tokens."""
+    import apache_beam as beam
+
+    from pipelines.config import DecomposeSpec
+    from transforms.ordering.embeddings import default_model_path
+    from transforms.packing.tokens import resolve_tokenizer
+    from transforms.packing.write_sequences import WriteSequences, bucket_dir
+
+    spec = DecomposeSpec(mode="decompose", tokenizer=default_model_path(), eos=False, min_log2=2, max_log2=3)
+    tokenizer = resolve_tokenizer(spec.tokenizer, spec.eos, spec.eos_token)
+    docs = [{"id": "empty", "text": "", "source": "s"}, {"id": "short", "text": "two words", "source": "s"},
+            {"id": "long", "text": "the quick brown fox jumps over the lazy dog " * 3, "source": "s"}]
+    result = tmp_path / "written.json"
+    with beam.Pipeline("FnApiRunner") as p:
+        _ = (p | beam.Create(docs) | WriteSequences(str(tmp_path), spec, tokenizer, 3) | beam.Map(json.dumps)
+             | beam.io.WriteToText(str(result), shard_name_template=""))
+    written = json.loads(result.read_text())
+    counts = written["counts"]
+    assert counts["documents"] == 3 and counts["documents_without_tokens"] == 1
+    assert counts["documents_shorter_than_smallest_bucket"] == 1  # "two words": 2 tokens < 2^2
+    long_tokens = counts["tokens"] - 2
+    assert counts["tokens/3"] == 8 * (long_tokens // 8)
+    assert counts["tokens/3"] + counts.get("tokens/2", 0) + counts.get("tokens_dropped", 0) == counts["tokens"]
+    assert sorted(f["path"] for f in written["files"]) == [
+        f"{bucket_dir(log2)}/part-00000-of-00001.parquet" for log2 in (2, 3) if counts.get(f"sequences/{log2}")]
