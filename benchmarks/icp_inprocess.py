@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from transforms.core.text_hash import stable_bucket
-from transforms.ordering.icp_order import IcpOrderConfig, cluster_count, kmeans_centroids, plan_groups
+from transforms.ordering.clustering import kmeans_centroids
+from transforms.ordering.icp_order import IcpOrderConfig, cluster_count, plan_groups
 from transforms.ordering.icp_walk import order_group, random_order_cosine
 
 

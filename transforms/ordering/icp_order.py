@@ -1,6 +1,7 @@
 """The ``icp_order`` stage: In-Context Pretraining order, sharded by k-means cluster on Beam.
 
-    docs → embed + count tokens (the stage runner, step ``LABEL.embed``; failures quarantined)
+    docs → embed + count tokens (the stage runner, step ``LABEL.embed``; failures quarantined; all the
+           embedding and k-means steps are transforms.ordering.clustering, shared with cluster_select)
          → bounded sample (smallest id hashes) → spherical k-means centroids (faiss)  [one worker, ≤ kmeans_sample rows]
          → each doc to its nearest centroid (side input) → clusters over max_cluster_docs split in parts
          → GroupByKey per (cluster, part) → kNN + semantic near-dup drop + Algorithm 1 + contexts (transforms.ordering.icp_walk)
@@ -16,36 +17,32 @@ cluster); the cost of sharding is in the README (benchmarks/icp_quality.py).
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Sequence
 
 import apache_beam as beam
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.core.outcomes import (
-    DROPPED,
-    KEPT,
-    DocProcessor,
-    Dropped,
-    Kept,
-    Outcome,
-    Quarantined,
-    add_provenance,
-    mark_rejected,
-)
+from transforms.core.outcomes import DROPPED, KEPT, Dropped, add_provenance, mark_rejected
 from transforms.core.runner import ApplyDocStage, StageCounters, StageOutputs
 from transforms.core.text_hash import stable_bucket
 from transforms.dedup.exact_dedup import doc_order_key
 from transforms.io.parquet_sink import RANK
-from transforms.ordering.embeddings import EmbeddingConfig, SentenceTransformerEmbedder
+from transforms.ordering.clustering import (
+    EMBEDDED_FOR,
+    EMBEDDING,
+    TOKENS,
+    EmbedDocuments,
+    KMeansOverSample,
+    nearest_centroid,
+    vector_of,
+)
+from transforms.ordering.embeddings import EmbeddingConfig
 from transforms.ordering.icp_walk import chain_order, order_group, random_order_cosine
 from transforms.ordering.knn import KnnConfig
-from transforms.outputs.token_counter import TokenCounter
 
 REASON = "semantic_duplicate"
-EMBEDDING = "_embedding"
-TOKENS = "_tokens"
 _LOCAL = "_icp_local"  # (path position, context, last context) inside the group
 _SUMMARY = "summary"
 
@@ -64,77 +61,17 @@ class IcpOrderConfig(BaseModel):
     kmeans_iterations: int = Field(20, gt=0)
 
 
-class EmbedForOrdering(DocProcessor):
-    """Adds ``_embedding`` (float32 bytes, L2-normalized) and ``_tokens``; non-finite vectors are quarantined."""
-
-    def __init__(self, cfg: EmbeddingConfig, model_path: str | None, tokenizer_path: str | None):
-        self.cfg = cfg
-        self.model_path = model_path
-        self.tokenizer_path = tokenizer_path
-        self.batch_size = cfg.batch_size
-
-    def setup(self) -> None:
-        self.embedder = SentenceTransformerEmbedder.from_config(self.cfg, self.model_path)
-        self.tokens = TokenCounter(self.tokenizer_path or self.embedder.model_path)
-
-    def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
-        texts = [d["text"] for d in docs]
-        vectors = self.embedder.embed(texts)
-        lengths = self.tokens.count(texts)
-        outcomes: list[Outcome] = []
-        for doc, vector, length in zip(docs, vectors, lengths):
-            if not np.isfinite(vector).all():
-                outcomes.append(Quarantined(doc, "EmbeddingError: non-finite embedding"))
-                continue
-            doc[EMBEDDING] = vector.tobytes()
-            doc[TOKENS] = length
-            outcomes.append(Kept(doc))
-        return outcomes
-
-
-def vector_of(doc: dict) -> np.ndarray:
-    return np.frombuffer(doc[EMBEDDING], dtype=np.float32)
-
-
-def without_internals(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k not in (EMBEDDING, TOKENS, _LOCAL)}
-
-
-def sample_key(doc: dict, seed: int) -> tuple:
-    """Bottom-k by a seeded hash of the id: a uniform sample that is the same on every runner."""
-    return (stable_bucket(f"{seed}:{doc['id']}", 1 << 62), doc["id"], doc[EMBEDDING])
-
-
 def cluster_count(docs: int, sample: int, cfg: IcpOrderConfig) -> int:
     wanted = cfg.clusters or math.ceil(docs / cfg.cluster_docs)
     return max(1, min(wanted, sample))
 
 
-def train_centroids(sample: list[tuple], docs: int, cfg: IcpOrderConfig, seed: int) -> dict | None:
-    """Spherical k-means on the sample; also the random-order cosine baseline of the sample."""
-    if not sample:
-        return None
-    vectors = np.stack([np.frombuffer(s[2], dtype=np.float32) for s in sorted(sample)])
-    return {
-        "centroids": kmeans_centroids(vectors, cluster_count(docs, len(vectors), cfg), cfg.kmeans_iterations, seed),
-        "random_order_cosine": random_order_cosine(vectors, seed),
-        "sample": len(vectors),
-    }
+def _random_order_baseline(vectors: np.ndarray, seed: int) -> dict:
+    return {"random_order_cosine": random_order_cosine(vectors, seed)}
 
 
-def kmeans_centroids(vectors: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
-    if k == 1:
-        return vectors.mean(axis=0, keepdims=True).astype(np.float32)
-    import faiss
-
-    kmeans = faiss.Kmeans(vectors.shape[1], k, niter=iterations, seed=seed, spherical=True)
-    kmeans.cp.min_points_per_centroid = 1
-    kmeans.train(np.ascontiguousarray(vectors, dtype=np.float32))
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
-
-
-def nearest_centroid(doc: dict, model: dict) -> int:
-    return int(np.argmax(model["centroids"] @ vector_of(doc)))
+def without_internals(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in (EMBEDDING, EMBEDDED_FOR, TOKENS, _LOCAL)}
 
 
 def group_key(cluster: int, doc: dict, sizes: dict, max_docs: int) -> tuple[int, int]:
@@ -248,20 +185,16 @@ class IcpOrder(beam.PTransform):
         super().__init__(label)
         self._stage_label = label
         self._cfg = cfg
-        self._embedder = EmbedForOrdering(cfg.embedding, model_path, tokenizer_path)
+        self._embedder = EmbedDocuments(cfg.embedding, model_path, count_tokens=True, tokenizer_path=tokenizer_path)
         self._seed = seed
 
     def expand(self, docs):
         label, cfg, seed = self._stage_label, self._cfg, self._seed
         embedded = docs | "Embed" >> ApplyDocStage(f"{label}.embed", self._embedder)
         ok = embedded.kept
-        count = ok | "Count" >> beam.combiners.Count.Globally()
-        model = beam.pvalue.AsSingleton(
-            ok
-            | "SampleKey" >> beam.Map(sample_key, seed)
-            | "Sample" >> beam.combiners.Top.Smallest(cfg.kmeans_sample)
-            | "KMeans" >> beam.Map(train_centroids, beam.pvalue.AsSingleton(count), cfg, seed)
-        )
+        model = beam.pvalue.AsSingleton(ok | "Cluster" >> KMeansOverSample(
+            functools.partial(cluster_count, cfg=cfg), cfg.kmeans_sample, cfg.kmeans_iterations, seed,
+            describe=_random_order_baseline))
         clustered = ok | "Assign" >> beam.Map(lambda d, m: (nearest_centroid(d, m), d), model)
         sizes = beam.pvalue.AsSingleton(
             clustered
