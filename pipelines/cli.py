@@ -3,6 +3,7 @@
     corpusmill run CONFIG [--input GLOB ...] [--output DIR] [--set key.path=value ...] [--overwrite] [--resume] [-- BEAM OPTIONS]
     corpusmill validate CONFIG
     corpusmill inspect DIR
+    corpusmill clusters DIR
     corpusmill models prepare [--name NAME] [--dest DIR] [--force]
     corpusmill prox run-program --stage {doc,chunk} --program FILE --input FILE
     corpusmill train-quality CONFIG
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("dir")
     inspect.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    clusters = sub.add_parser("clusters", help="the cluster catalogue of a cluster_select run, to choose exclusions")
+    clusters.add_argument("dir")
+    clusters.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     train = sub.add_parser("train-quality", help="train a DCLM-style fastText quality classifier")
     train.add_argument("config", help="YAML: positive, negative, output, held_out_fraction, seed, fasttext")
@@ -165,10 +170,18 @@ def _cmd_inspect(args, _beam_args) -> int:
     return 0
 
 
+def _cmd_clusters(args, _beam_args) -> int:
+    from pipelines.inspect import cluster_catalogues
+
+    print(cluster_catalogues(args.dir))
+    return 0
+
+
 COMMANDS = {
     "run": _cmd_run,
     "validate": _cmd_validate,
     "inspect": _cmd_inspect,
+    "clusters": _cmd_clusters,
     "train-quality": _cmd_train_quality,
     "models": _cmd_models,
     "prox": _cmd_prox,

@@ -40,3 +40,16 @@ def inspect_dataset(root: str, as_json: bool = False) -> str:
         for name, value in stats.items():
             lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
     return "\n".join(lines)
+
+
+def cluster_catalogues(root: str) -> str:
+    """``corpusmill clusters DIR``: the catalogue of every ``cluster_select`` stage in the run."""
+    from transforms.selection.catalogue import catalogue_text
+
+    manifest = read_complete_manifest(root)
+    stats = manifest.get("stage_stats", {})
+    found = [label for label in sorted(stats) if label.split("#")[0] == "cluster_select"]
+    if not found:
+        raise ValueError(f"{root}: no cluster_select stage ran here (stages: "
+                         f"{', '.join(e['stage'] for e in manifest['ledger'])})")
+    return "\n\n".join(catalogue_text(label, stats[label]) for label in found)

@@ -25,6 +25,7 @@ from transforms.quality.language_id import LanguageId, LanguageIdConfig
 from transforms.quality.language_id import default_model_path as default_lid_model
 from transforms.quality.perplexity_filter import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality.quality_classifier import QualityClassifier, QualityClassifierConfig
+from transforms.selection.cluster_select import ClusterSelect, ClusterSelectConfig
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,12 @@ def _icp_order(cfg: IcpOrderConfig, ctx: StageContext) -> beam.PTransform:
 
 
 def _icp_files(cfg: IcpOrderConfig) -> dict[str, tuple[str | None, str]]:
-    return {"embedding.model_path": (cfg.embedding.model_path, "point it at a sentence-transformers model directory"),
+    return {**_embedding_files(cfg),
             "tokenizer": (cfg.tokenizer, "point it at a tokenizer.json or an HF model directory")}
+
+
+def _embedding_files(cfg) -> dict[str, tuple[str | None, str]]:
+    return {"embedding.model_path": (cfg.embedding.model_path, "point it at a sentence-transformers model directory")}
 
 
 # One StageSpec per stage: name, config model, build, summary[, model files checked before a run starts].
@@ -100,6 +105,10 @@ STAGES = [
     StageSpec("icp_order", IcpOrderConfig, _icp_order,
               "In-Context Pretraining order: embeddings, k-means shards, kNN, Algorithm 1 path, contexts; "
               "semantic near-dups dropped", _icp_files),
+    StageSpec("cluster_select", ClusterSelectConfig,
+              lambda cfg, ctx: ClusterSelect(ctx.label, cfg, _model_path(cfg.embedding.model_path, ctx), ctx.seed),
+              "MiniPile selection: embeddings, k-means, clusters excluded by id or rule, a fixed-size sample spread "
+              "over the rest; catalogue in the manifest (corpusmill clusters OUT)", _embedding_files),
 ]
 
 REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in STAGES}

@@ -132,6 +132,12 @@ def _write_under(staging: str):
     return write
 
 
+def stage_warnings(stage_stats: dict) -> list[str]:
+    """Console lines for the ``warnings`` a stage put in its stats (they stay in the manifest too)."""
+    return [f"[corpusmill] warning: {stage}: {w}" for stage, stats in stage_stats.items()
+            for w in stats.get("warnings", [])]
+
+
 def check_inputs(cfg: RunConfig) -> None:
     from pipelines.sources import SOURCES
 
@@ -320,7 +326,7 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
         fh.write(render_card(manifest).encode("utf-8"))
     write_report(staging, manifest)
     write_json(FileSystems.join(staging, MANIFEST), manifest)
-    for line in input_fault_warnings(stats):
+    for line in input_fault_warnings(stats) + stage_warnings(stats):
         log(line)
     if problems:
         raise LedgerError("ledger does not balance: " + "; ".join(problems))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: cluster_id
 
 _NAMED_VALUE = pa.struct([("name", pa.string()), ("value", pa.float64())])
 # Arrow map<> would be natural for signals, but HF `datasets` has no dtype for
@@ -35,6 +35,7 @@ DOCUMENT_FIELDS = [
     pa.field("signals", pa.list_(_NAMED_VALUE)),
     pa.field("dup_cluster", pa.string()),
     pa.field("dup_cluster_size", pa.int64()),
+    pa.field("cluster_id", pa.int64()),  # k-means cluster (cluster_select)
     pa.field("context_id", pa.int64()),
     pa.field("position", pa.int64()),
     pa.field("synthetic", pa.bool_()),

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.metrics import Metrics
 
 from transforms.core.outcomes import DocProcessor, Kept, Outcome, Quarantined
 from transforms.core.text_hash import content_id, stable_bucket
@@ -46,6 +47,8 @@ class EmbedDocuments(DocProcessor):
         self.batch_size = cfg.batch_size
 
     def setup(self) -> None:
+        self._computed = Metrics.counter("corpusmill.embeddings", "computed")
+        self._reused = Metrics.counter("corpusmill.embeddings", "reused")
         self.embedder = SentenceTransformerEmbedder.from_config(self.cfg, self.model_path)
         self._model_key = f"{self.embedder.model_path}|{self.cfg.max_seq_length}"
         if self.count_tokens:
@@ -60,6 +63,8 @@ class EmbedDocuments(DocProcessor):
     def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
         todo = [i for i, d in enumerate(docs) if not self._embedded_already(d)]
         vectors = dict(zip(todo, self.embedder.embed([docs[i]["text"] for i in todo]))) if todo else {}
+        self._computed.inc(len(todo))
+        self._reused.inc(len(docs) - len(todo))
         lengths = self.tokens.count([d["text"] for d in docs]) if self.count_tokens else None
         outcomes: list[Outcome] = []
         for i, doc in enumerate(docs):

@@ -25,7 +25,8 @@ from transforms.packing.summary import packing_card, sequence_configs
 
 # The order plots appear in the card (transforms.outputs.report's file names).
 REPORT_PLOTS = ("ledger.png", "text_length.png", "languages.png", "quality_signals.png",
-                "dedup_clusters.png", "perplexity.png", "icp_similarity.png", "packing_tokens.png")
+                "dedup_clusters.png", "perplexity.png", "icp_similarity.png", "cluster_map.png",
+                "packing_tokens.png")
 _DTYPE_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16"}
 
 

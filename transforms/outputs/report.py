@@ -339,6 +339,35 @@ def _icp_means_figure(stage: str, stats: dict) -> Figure:
                   _png(fig))
 
 
+def cluster_map_figure(stage_stats: dict) -> Figure | None:
+    """``cluster_select``'s centroids on their first two principal components, sized by cluster, excluded ones hatched."""
+    stage = next((s for s in sorted(stage_stats) if stage_stats[s].get("centroid_map")), None)
+    if stage is None:
+        return None
+    stats = stage_stats[stage]
+    points = np.array(stats["centroid_map"], dtype=float)
+    entries = stats["catalogue"]
+    docs = np.array([e["docs"] for e in entries], dtype=float)
+    area = 20 + 800 * docs / max(1.0, docs.max())
+    excluded = np.array([bool(e["excluded"]) for e in entries])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(points[~excluded, 0], points[~excluded, 1], s=area[~excluded], color=_KEPT_COLOR, alpha=0.6,
+               label="kept clusters")
+    if excluded.any():
+        ax.scatter(points[excluded, 0], points[excluded, 1], s=area[excluded], color=_REJECTED_COLOR, alpha=0.6,
+                   hatch="//", label="excluded")
+    if len(entries) <= 60:
+        for e, (x, y) in zip(entries, points):
+            ax.annotate(str(e["cluster"]), (x, y), fontsize=7, ha="center", va="center")
+    ax.set_xlabel("first principal component of the centroids")
+    ax.set_ylabel("second principal component")
+    ax.legend(fontsize=8, markerscale=0.4)
+    return Figure("cluster_map.png", "Cluster map",
+                  f"{stage}: the {len(entries)} k-means centroids in 2-D, area by documents; "
+                  f"`corpusmill clusters OUT` lists what each holds.", _png(fig))
+
+
 def packing_figure(section: dict | None) -> Figure | None:
     """Tokens per Dataset Decomposition bucket (or in packed/), with the tokens dropped beside them."""
     if not section:
@@ -383,6 +412,7 @@ def build_figures(manifest: dict, columns: dict, rejected: dict | None = None) -
         cluster_figure(stats, columns),
         perplexity_figure(columns, stats, rejected),
         icp_figure(stats),
+        cluster_map_figure(stats),
         packing_figure(manifest.get("packing")),
     ]
     return [f for f in candidates if f is not None]
