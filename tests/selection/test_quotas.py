@@ -69,3 +69,8 @@ def test_centroid_map_is_two_dimensional_and_stable_in_sign():
     assert len(a) == 6 and all(len(p) == 2 for p in a)
     assert np.allclose(a, b, atol=1e-4)  # the orientation does not depend on the centroids' sign
     assert centroid_map(c[:1]) == [[0.0, 0.0]]
+
+
+def test_plan_warns_when_an_excluded_id_names_no_cluster():
+    plan = selection_plan({0: ClusterFacts(4)}, 1, 2, "equal", [3], None, None)
+    assert plan["quotas"] == {0: 2} and "exclude_clusters [3] name no cluster" in plan["warnings"][0]

@@ -56,7 +56,7 @@ class ClusterSelectConfig(BaseModel):
     exclude_clusters: list[int] = Field(default_factory=list, description="cluster ids a person dropped")
     exclude_if: ExcludeIf = Field(default_factory=ExcludeIf)
     target_docs: int | None = Field(None, gt=0)
-    target_fraction: float | None = Field(None, gt=0, le=1, description="of the documents the stage receives")
+    target_fraction: float | None = Field(None, gt=0, le=1, description="of the documents the stage embeds")
     per_cluster: Literal["equal", "proportional"] = "equal"
     kmeans_sample: int = Field(100_000, gt=0, description="embeddings held on one worker to train centroids")
     kmeans_iterations: int = Field(20, gt=0)

@@ -102,6 +102,10 @@ def selection_plan(facts: dict[int, ClusterFacts], k: int, target: int, per_clus
         "selected": sum(quotas.values()),
         "warnings": [],
     }
+    missing = sorted(c for c in listed if c >= k)
+    if missing:
+        plan["warnings"].append(f"exclude_clusters {missing} name no cluster: k-means made only {k} "
+                                f"(fewer documents than clusters)")
     if target > available:
         plan["warnings"].append(f"target {target:,} documents, but the kept clusters hold {available:,}: "
                                 f"all of them are kept")
