@@ -98,3 +98,30 @@ def test_parsing_never_executes(tmp_path):
     run_chunk_program(TEXT, program)
     assert prog.calls == [] and len(prog.errors) == 3
     assert not os.path.exists(marker)
+
+
+def test_a_line_with_several_calls_runs_its_first_call_and_counts_no_error():
+    """The authors' executor reads a line up to its first ')': a program cut off by max_tokens repeats calls."""
+    prog = parse_program("remove_lines(line_start=1, line_end=2)remove_lines(line_start=5, line_end=6)\n"
+                         "normalize(source_str='a)b', target_str='c') keep_chunk() normalize(source_str='x'",
+                         CHUNK_FUNCTIONS)
+    assert prog.errors == []
+    assert [c.render() for c in prog.calls] == ["remove_lines(line_start=1, line_end=2)",
+                                                "normalize(source_str='a)b', target_str='c')"]
+    res = run_chunk_program(TEXT, "remove_lines(line_start=0, line_end=0) remove_lines(line_start=9, line_end=9)")
+    assert res.errors == [] and res.applied and res.text.split("\n")[0].startswith("line 1 ")
+    assert res.text.split("\n")[-1].startswith("line 9 ")  # the line's second call did not run
+
+
+def test_a_range_past_the_end_is_clipped_and_counts_one_error():
+    """The authors clip ranges to the document after merging them, one error per merged range past the end."""
+    res = run_chunk_program(TEXT, "remove_lines(line_start=8, line_end=99)\nremove_lines(line_start=7, line_end=50)")
+    assert res.applied and len(res.errors) == 1 and "clipped" in res.errors[0]
+    assert [line.split()[1] for line in res.text.split("\n")] == ["0", "1", "2", "3", "4", "5", "6"]
+    beyond = run_chunk_program(TEXT, "remove_lines(line_start=12, line_end=20)")
+    assert len(beyond.errors) == 1 and "starts past" in beyond.errors[0] and beyond.text == TEXT
+    # like the authors': a negative start is clipped to the first line, a reversed range removes nothing,
+    # neither is an error, and an empty source_str is skipped without one
+    quiet = run_chunk_program(TEXT, "remove_lines(line_start=-3, line_end=1)\nremove_lines(line_start=6, "
+                                    "line_end=4)\nnormalize(source_str='', target_str='x')")
+    assert quiet.errors == [] and quiet.text.split("\n")[0].startswith("line 2 ") and len(quiet.text.split("\n")) == 8

@@ -3,11 +3,16 @@
 Document level: the first valid ``drop_doc()``/``keep_doc()`` decides; a
 program with no valid call keeps the document (and counts its errors).
 
-Chunk level (the authors' order): every ``normalize`` runs first, over the
-whole text; then the ``remove_lines`` ranges (0-based, inclusive, numbered
-over the whole document as shown in the prompt) are removed from the
-normalized text's lines. Malformed calls, empty ``source_str`` and ranges
-past the end or reversed are skipped and counted as errors. Then:
+Chunk level, with the authors' semantics (GAIR-NLP/ProX ``utils/chunk_utils.py``):
+every ``normalize`` runs first, over the whole text (an empty or one-space
+``source_str`` is skipped, not an error); then the ``remove_lines`` ranges
+(0-based, inclusive, numbered over the whole document as shown in the prompt)
+are removed from the normalized text's lines, each clipped to the document:
+after overlapping and touching ranges are merged, a range that ends past the
+last line is clipped there and counts one error, one that starts past it
+removes nothing and counts one error; a reversed range removes nothing. Calls
+that do not parse, or whose arguments are not integers / strings, are errors.
+Then:
 
 1. kept words / original words <= ``drop_ratio`` and errors < ``max_errors`` → drop ``prox_drop_chunks``
 2. else kept words <= ``min_words`` → drop ``prox_too_short``
@@ -56,6 +61,17 @@ def run_doc_program(text: str, program_text: str) -> Result:
                   applied=decision is not None, program=program.render())
 
 
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted by start; a range that overlaps or touches the previous one extends it (the authors' merge)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges, key=lambda r: r[0]):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def apply_chunk_program(text: str, program: Program) -> tuple[str, list[str]]:
     """The refined text and the execution errors (parse errors not included)."""
     errors: list[str] = []
@@ -63,12 +79,13 @@ def apply_chunk_program(text: str, program: Program) -> tuple[str, list[str]]:
         if call.name != "normalize":
             continue
         source, target = call.arg("source_str"), call.arg("target_str", "")
-        if not isinstance(source, str) or not source or not isinstance(target, str):
-            errors.append(f"normalize needs a non-empty source_str string: {call.render()}")
+        if not isinstance(source, str) or not isinstance(target, str):
+            errors.append(f"normalize needs string arguments: {call.render()}")
             continue
-        text = text.replace(source, target)
+        if source not in ("", " "):
+            text = text.replace(source, target)
     lines = text.split("\n")
-    remove = [False] * len(lines)
+    ranges = []
     for call in program.calls:
         if call.name != "remove_lines":
             continue
@@ -76,12 +93,15 @@ def apply_chunk_program(text: str, program: Program) -> tuple[str, list[str]]:
         if not isinstance(start, int) or not isinstance(end, int):
             errors.append(f"remove_lines needs integer line_start and line_end: {call.render()}")
             continue
-        if start < 0 or end < start or end >= len(lines):
-            errors.append(f"line range {start}-{end} outside 0-{len(lines) - 1}: {call.render()}")
-            continue
-        for k in range(start, end + 1):
-            remove[k] = True
-    return "\n".join(line for line, gone in zip(lines, remove) if not gone), errors
+        ranges.append((start, end))
+    last = len(lines) - 1
+    for start, end in merge_ranges(ranges):
+        if start > last:
+            errors.append(f"line range {start}-{end} starts past the last line {last}")
+        elif end > last:
+            errors.append(f"line range {start}-{end} clipped to the last line {last}")
+    remove = {k for start, end in ranges for k in range(max(start, 0), min(end, last) + 1)}
+    return "\n".join(line for k, line in enumerate(lines) if k not in remove), errors
 
 
 def run_chunk_program(text: str, program_text: str, rules: ChunkRules = ChunkRules()) -> Result:

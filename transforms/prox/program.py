@@ -2,8 +2,8 @@
 
 Each statement is parsed with ``ast.parse(..., mode="eval")`` and walked over a
 whitelist: a call of a known function name with keyword arguments whose
-values are string or integer literals (a unary minus on an integer is read,
-then rejected by the executor as out of range). Anything else is a malformed
+values are string or integer literals (a unary minus on an integer is read;
+the executor clips line numbers to the document). Anything else is a malformed
 call: it is reported as an error and skipped, never raised. Python's own
 tokenizer handles single/double quotes, escaped quotes, commas and
 parentheses inside strings — the places where the reference implementation's
@@ -11,7 +11,12 @@ regex parsing breaks.
 
 A statement may span lines (a string with an escaped newline, a call broken
 after a comma): a line that does not parse is joined with up to
-``_MAX_JOIN`` following lines before it is declared malformed.
+``_MAX_JOIN`` following lines before it is declared malformed. A line holding
+several calls (what a program cut off by ``max_tokens`` often repeats) runs its
+first complete call and counts no error, as the authors' executor does
+(GAIR-NLP/ProX ``utils/chunk_utils.py`` reads a line up to its first ``)``);
+the first call is found by Python's tokenizer, so a ``)`` inside a string does
+not end it.
 """
 from __future__ import annotations
 
@@ -84,6 +89,19 @@ def _call(tree: ast.Expression, functions: dict[str, tuple[str, ...]]) -> Call:
     return Call(name, tuple(kwargs))
 
 
+def _first_call(line: str) -> ast.Expression | None:
+    """The shortest prefix of ``line`` that parses as one expression ending at a ``)``, if any."""
+    for end, char in enumerate(line):
+        if char == ")":
+            try:
+                tree = ast.parse(line[:end + 1], mode="eval")
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                continue
+            if isinstance(tree.body, ast.Call):
+                return tree
+    return None
+
+
 def _strip_fences(text: str) -> list[str]:
     lines = []
     for line in text.splitlines():
@@ -114,6 +132,8 @@ def parse_program(text: str, functions: dict[str, tuple[str, ...]]) -> Program:
                 break
             except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
                 syntax_error = syntax_error or f"{type(exc).__name__}: {exc}"
+        if tree is None:
+            tree = _first_call(lines[i])
         if tree is None:
             program.errors.append(f"line {i}: {syntax_error}: {lines[i][:120]!r}")
             i += 1
