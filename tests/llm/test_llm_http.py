@@ -10,6 +10,7 @@ answers.
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import psutil
 import pytest
 
 from tests.support.llm_processes import wait_until_gone
-from transforms.llm.api import BackendConfig, Sampling
+from transforms.llm.api import BackendConfig, Constraint, Sampling
 from transforms.llm.backends import make_backend
 from transforms.llm.models import prepare_model
 from transforms.llm.openai_http import OpenAIBackend
@@ -132,6 +133,17 @@ def test_generate_text_and_chat(backend):
         assert g.finish_reason in ("length", "stop")
     # the chat prompt went through the model's chat template on the server: many more tokens than the words
     assert out[0].prompt_tokens > 10
+
+
+def test_constraints_reach_the_server_as_structured_outputs(backend):
+    """The same Constraint as the offline engine, sent as vLLM's ``structured_outputs`` request field."""
+    out = backend.generate(["Answer yes or no: is the sky green?", "A number:"], Sampling(max_tokens=8),
+                           [Constraint(choice=("yes", "no")), Constraint(regex=r"[0-9]{3}")])
+    assert all(g.error is None for g in out), [g.error for g in out]
+    assert out[0].text in ("yes", "no") and re.fullmatch(r"[0-9]{3}", out[1].text)
+    chat = backend.generate([[{"role": "user", "content": "Pick one."}]], Sampling(max_tokens=8),
+                            Constraint(grammar='root ::= "keep_doc()" | "drop_doc()"'))
+    assert chat[0].error is None and chat[0].text in ("keep_doc()", "drop_doc()")
 
 
 def test_score_matches_transformers_fp32(backend, server, model_dir):

@@ -12,12 +12,13 @@ grace period (``tests.support.llm_processes``).
 """
 import json
 import math
+import re
 
 import pytest
 
 from tests.support.llm_engine import SMOLLM2_ENGINE_SETTINGS
 from tests.support.llm_processes import live_descendants, new_descendants_after_grace, wait_until_gone
-from transforms.llm.api import BackendConfig, Sampling
+from transforms.llm.api import BackendConfig, Constraint, Sampling
 from transforms.llm.backends import make_backend
 from transforms.llm.models import prepare_model
 from transforms.llm.vllm_engine import VLLMBackend, engines_started
@@ -76,6 +77,28 @@ def test_generate_chat_and_text(backend):
         assert g.finish_reason in ("length", "stop")
 
 
+PROGRAM_LINE = r'root ::= ("keep_chunk()" | "remove_lines(line_start=" [0-9] ", line_end=" [0-9] ")") "\n"'
+
+
+def test_generate_under_each_constraint_form(backend):
+    """Grammar, regex, choice and JSON schema, per prompt in one batch; the unconstrained prompt beside them."""
+    prompts = ["Write one line of a program:", "A number:", "Answer yes or no: is the sky green?",
+               "Describe a cat as JSON:", "Hello"]
+    constraints = [Constraint(grammar=PROGRAM_LINE), Constraint(regex=r"[0-9]{2,4}"),
+                   Constraint(choice=("yes", "no")),
+                   Constraint(json={"type": "object", "properties": {"name": {"type": "string"}},
+                                    "required": ["name"], "additionalProperties": False}),
+                   None]
+    out = backend.generate(prompts, Sampling(max_tokens=40), constraints)
+    assert all(g.error is None for g in out), [g.error for g in out]
+    assert re.fullmatch(r'(keep_chunk\(\)|remove_lines\(line_start=[0-9], line_end=[0-9]\))\n', out[0].text)
+    assert re.fullmatch(r"[0-9]{2,4}", out[1].text)
+    assert out[2].text in ("yes", "no")
+    assert isinstance(json.loads(out[3].text)["name"], str)
+    one = backend.generate(["A number:"], Sampling(max_tokens=8), Constraint(regex=r"7[0-9]"))  # one for all
+    assert re.fullmatch(r"7[0-9]", one[0].text)
+
+
 def test_score_matches_transformers_fp32(backend, model_dir):
     import torch
     from transformers import AutoModelForCausalLM
@@ -92,8 +115,8 @@ def test_score_matches_transformers_fp32(backend, model_dir):
 
 
 def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, smollm2_engine, tmp_path):
-    """Program source `model` end to end on FnApiRunner; every doc accounted; the engine the run started is
-    gone afterwards, and the session's engine (other settings) still runs."""
+    """Program source `model` (under the program grammar) end to end on FnApiRunner; every doc accounted, no
+    malformed program; the engine the run started is gone afterwards, and the session's engine still runs."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -122,6 +145,11 @@ def test_prox_model_writer_in_beam_leaves_no_engine_process(model_dir, smollm2_e
         detail = json.loads(r["prov"][-1]["detail"])
         assert detail["writer"] == "model"
         assert "doc_program" in detail or "doc_generation_error" in detail
+        # constrained (the default): programs are well formed by construction
+        if "doc_program" in detail:
+            assert detail["doc_program"] in ("drop_doc()", "keep_doc()") and detail["doc_errors"] == 0
+        if "chunk_program" in detail:
+            assert detail["chunk_errors"] == 0, detail
     assert engines_started() == starts + 1, "the run should have started an engine of its own"
     assert new_descendants_after_grace(before) == []
     smollm2_engine.assert_running()

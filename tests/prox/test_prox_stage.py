@@ -41,6 +41,10 @@ def test_rules_stage_removes_site_boilerplate_and_accounts_for_everything(tmp_pa
     assert other["text"].startswith("Visit the Example Shop")
     rejected = pq.read_table(out / "rejected").to_pylist()
     assert [r["reject_reason"] for r in rejected] == ["prox_drop_chunks"]
+    stats = manifest["stage_stats"]["prox"]
+    assert stats["doc_programs"] == stats["chunk_programs"] == 8  # the rules keep every document at doc level
+    assert stats["doc_programs_malformed"] == stats["chunk_programs_malformed"] == stats["programs_truncated"] == 0
+    assert stats["statements_executed"] >= 8 + 6  # a decision per document, at least one removal per site page
 
 
 def _cli(*args):

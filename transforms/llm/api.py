@@ -7,7 +7,9 @@ Public surface (stable; other stages depend on it):
     Scored(token_ids, logprobs, error=None)   # logprobs[0] is None (first token has no context)
     Prompt = str | list[{"role", "content"}]     # raw text, or chat messages (model's template)
 
-    backend.generate(prompts: Sequence[Prompt], sampling: Sampling) -> list[Generation]
+    Constraint(grammar=… | regex=… | choice=(…) | json=schema)   # decode only matching text
+    backend.generate(prompts: Sequence[Prompt], sampling: Sampling,
+                     constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]
     backend.score(texts: Sequence[str]) -> list[Scored]
     backend.tokenize(text) -> list[int];  backend.detokenize(ids) -> str
     backend.close()                       # idempotent; no engine process survives it
@@ -44,6 +46,49 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] | None = None
+
+
+CONSTRAINT_FORMS = ("grammar", "regex", "choice", "json")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Decode only text that matches exactly one of: a grammar (EBNF/GBNF as xgrammar reads it, or Lark
+    as llguidance does), a regular expression, one string of a choice list, or a JSON schema.
+
+    Tokens are masked while decoding (vLLM's structured outputs), so the output
+    matches by construction unless ``max_tokens`` cuts it (``finish_reason == "length"``).
+    """
+
+    grammar: str | None = None
+    regex: str | None = None
+    choice: tuple[str, ...] | None = None
+    json: dict | str | None = field(default=None, hash=False)
+
+    def __post_init__(self):
+        given = [f for f in CONSTRAINT_FORMS if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a Constraint takes exactly one of {CONSTRAINT_FORMS}, got {given or 'none'}")
+
+    @property
+    def form(self) -> str:
+        return next(f for f in CONSTRAINT_FORMS if getattr(self, f) is not None)
+
+    def fields(self) -> dict:
+        """``{form: value}``: the keys of vLLM's ``StructuredOutputsParams`` and of its server's
+        ``structured_outputs`` request field."""
+        value = getattr(self, self.form)
+        return {self.form: list(value) if self.form == "choice" else value}
+
+
+def constraints_for(prompts: Sequence, constraints) -> list[Constraint | None]:
+    """One constraint (or None) per prompt, from None, one Constraint, or a list aligned with the prompts."""
+    if constraints is None or isinstance(constraints, Constraint):
+        return [constraints] * len(prompts)
+    constraints = list(constraints)
+    if len(constraints) != len(prompts):
+        raise ValueError(f"{len(constraints)} constraints for {len(prompts)} prompts")
+    return constraints
 
 
 @dataclass
@@ -83,6 +128,13 @@ class BackendConfig(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
     concurrency: int = Field(8, ge=1)
     tokenizer: str | None = None  # local HF tokenizer dir; default: the server's /tokenize
+    server: Literal["vllm", "other"] = "vllm"  # vllm: its structured_outputs field; other: JSON schema only
+
+    def constraint_forms(self) -> tuple[str, ...]:
+        """The ``Constraint`` forms this backend can decode under (a stage that needs another fails at config load)."""
+        if self.kind == "openai" and self.server == "other":
+            return ("json",)
+        return CONSTRAINT_FORMS
 
 
 class GenerationBackend:
@@ -90,7 +142,8 @@ class GenerationBackend:
 
     max_retries: int = 2
 
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
+                 constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
         raise NotImplementedError
 
     def score(self, texts: Sequence[str]) -> list[Scored]:

@@ -23,4 +23,4 @@ def make_backend(config: BackendConfig, config_dir: str | None = None, seed: int
     tokenizer = resolve_model(config.tokenizer, config_dir) if config.tokenizer else None
     return OpenAIBackend(config.base_url, config.model, api_key=os.environ.get(config.api_key_env),
                          timeout_s=config.timeout_s, concurrency=config.concurrency,
-                         max_retries=config.max_retries, tokenizer=tokenizer)
+                         max_retries=config.max_retries, tokenizer=tokenizer, server=config.server)

@@ -12,7 +12,16 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from transforms.llm.api import Generation, GenerationBackend, Prompt, Sampling, Scored, describe_error
+from transforms.llm.api import (
+    Constraint,
+    Generation,
+    GenerationBackend,
+    Prompt,
+    Sampling,
+    Scored,
+    constraints_for,
+    describe_error,
+)
 
 
 class OpenAIBackend(GenerationBackend):
@@ -23,8 +32,10 @@ class OpenAIBackend(GenerationBackend):
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout_s: float = 120.0,
-                 concurrency: int = 8, max_retries: int = 2, tokenizer: str | None = None, backoff_s: float = 0.5):
+                 concurrency: int = 8, max_retries: int = 2, tokenizer: str | None = None, backoff_s: float = 0.5,
+                 server: str = "vllm"):
         self.base_url = base_url.rstrip("/")
+        self.server = server
         self.model = model
         self.api_key = api_key
         self.timeout_s = timeout_s
@@ -61,9 +72,11 @@ class OpenAIBackend(GenerationBackend):
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         return None, error, self.max_retries + 1
 
-    def _one(self, prompt: Prompt, sampling: Sampling) -> Generation:
+    def _one(self, prompt: Prompt, sampling: Sampling, constraint: Constraint | None = None) -> Generation:
         body = {"model": self.model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
                 "top_p": sampling.top_p}
+        if constraint is not None:
+            body.update(self._constraint_fields(constraint))
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         if sampling.stop:
@@ -91,8 +104,19 @@ class OpenAIBackend(GenerationBackend):
         gen.attempts = attempts
         return gen
 
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling) -> list[Generation]:
-        return list(self._pool.map(lambda p: self._one(p, sampling), prompts))
+    def _constraint_fields(self, constraint: Constraint) -> dict:
+        """vLLM's server takes ``structured_outputs`` (the offline engine's fields); another server only a
+        JSON schema, as OpenAI's ``response_format``."""
+        if self.server == "vllm":
+            return {"structured_outputs": constraint.fields()}
+        if constraint.form != "json":
+            raise ValueError(f"a {constraint.form} constraint needs server: vllm")
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": constraint.json}}}
+
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
+                 constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
+        per_prompt = constraints_for(prompts, constraints)
+        return list(self._pool.map(lambda pc: self._one(pc[0], sampling, pc[1]), zip(prompts, per_prompt)))
 
     def _score_one(self, text: str) -> Scored:
         # vLLM's server extension: prompt_logprobs on /completions. BOS-prefixed like

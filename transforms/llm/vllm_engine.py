@@ -24,7 +24,16 @@ import time
 import weakref
 from typing import Sequence
 
-from transforms.llm.api import Generation, GenerationBackend, Prompt, Sampling, Scored, describe_error
+from transforms.llm.api import (
+    Constraint,
+    Generation,
+    GenerationBackend,
+    Prompt,
+    Sampling,
+    Scored,
+    constraints_for,
+    describe_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +91,22 @@ class VLLMBackend(GenerationBackend):
     def detokenize(self, ids: Sequence[int]) -> str:
         return self._tokenizer.decode(list(ids))
 
-    def _params(self, sampling: Sampling, **extra):
+    def _params(self, sampling: Sampling, constraint: Constraint | None = None, **extra):
         from vllm import SamplingParams
 
+        if constraint is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra["structured_outputs"] = StructuredOutputsParams(**constraint.fields())
         return SamplingParams(
             max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
             seed=sampling.seed, stop=list(sampling.stop) if sampling.stop else None, **extra,
         )
 
     # -- generate ----------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
+                 constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
+        per_prompt = constraints_for(prompts, constraints)
         results: list[Generation | None] = [None] * len(prompts)
         errors: dict[int, str] = {}
         pending = []
@@ -104,7 +119,7 @@ class VLLMBackend(GenerationBackend):
             if not pending:
                 break
             try:
-                outputs = self._run([t for _, t in pending], self._params(sampling))
+                outputs = self._run([t for _, t in pending], [self._params(sampling, per_prompt[i]) for i, _ in pending])
             except Exception as exc:  # noqa: BLE001 - engine error: retry the batch, then report per item
                 errors.update((i, describe_error(exc)) for i, _ in pending)
                 continue

@@ -48,6 +48,7 @@ class Result:
     errors: list[str] = field(default_factory=list)
     applied: bool = False  # the program's edits are in ``text``
     program: str = ""  # the valid calls, rendered
+    statements: int = 0  # the valid calls (what runs when ``applied``)
 
 
 def word_count(text: str) -> int:
@@ -58,7 +59,7 @@ def run_doc_program(text: str, program_text: str) -> Result:
     program = parse_program(program_text, DOC_FUNCTIONS)
     decision = program.calls[0].name if program.calls else None
     return Result(text, DROP_DOC if decision == "drop_doc" else None, program.errors,
-                  applied=decision is not None, program=program.render())
+                  applied=decision is not None, program=program.render(), statements=min(1, len(program.calls)))
 
 
 def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -111,11 +112,11 @@ def run_chunk_program(text: str, program_text: str, rules: ChunkRules = ChunkRul
     ok = len(errors) < rules.max_errors
     original_words = word_count(text)
     kept_words = word_count(refined)
-    rendered = program.render()
+    rendered, n = program.render(), len(program.calls)
     if original_words and kept_words / original_words <= rules.drop_ratio and ok:
-        return Result(refined, DROP_CHUNKS, errors, True, rendered)
+        return Result(refined, DROP_CHUNKS, errors, True, rendered, n)
     if kept_words <= rules.min_words:
-        return Result(refined, TOO_SHORT, errors, ok, rendered)
+        return Result(refined, TOO_SHORT, errors, ok, rendered, n)
     if ok:
-        return Result(refined, None, errors, True, rendered)
-    return Result(text, None, errors, False, rendered)
+        return Result(refined, None, errors, True, rendered, n)
+    return Result(text, None, errors, False, rendered, n)

@@ -7,6 +7,7 @@ budget, not a word count.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 Tokenize = Callable[[str], Sequence[int]]
@@ -50,24 +51,39 @@ def numbered_lines(text: str) -> list[str]:
     return [f"[{i:03d}]{line}" for i, line in enumerate(text.split("\n"))]
 
 
-def chunk_texts(text: str, tokenize: Tokenize, max_tokens: int = CHUNK_TOKENS) -> list[str]:
+@dataclass(frozen=True)
+class Chunk:
+    text: str  # ``[doc]\\n[NNN]line…\\n[/doc]``
+    first: int  # its first and last line numbers (over the whole document)
+    last: int
+
+
+def chunks_of(text: str, tokenize: Tokenize, max_tokens: int = CHUNK_TOKENS) -> list[Chunk]:
     """Greedy chunks of numbered lines, each at most ``max_tokens`` (a longer single line stands alone).
 
     Each chunk is wrapped ``[doc]\\n...\\n[/doc]``; line numbers run over the whole document.
     """
-    chunks: list[list[str]] = []
+    groups: list[list[str]] = []
     current: list[str] = []
     used = 0
     for line in numbered_lines(text):
         n = len(tokenize(line + "\n"))
         if current and used + n > max_tokens:
-            chunks.append(current)
+            groups.append(current)
             current, used = [], 0
         current.append(line)
         used += n
     if current:
-        chunks.append(current)
-    return ["[doc]\n" + "\n".join(c) + "\n[/doc]" for c in chunks]
+        groups.append(current)
+    out, first = [], 0
+    for group in groups:
+        out.append(Chunk("[doc]\n" + "\n".join(group) + "\n[/doc]", first, first + len(group) - 1))
+        first += len(group)
+    return out
+
+
+def chunk_texts(text: str, tokenize: Tokenize, max_tokens: int = CHUNK_TOKENS) -> list[str]:
+    return [c.text for c in chunks_of(text, tokenize, max_tokens)]
 
 
 def chunk_messages(chunk: str, few_shot: bool) -> list[dict]:

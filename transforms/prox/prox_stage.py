@@ -12,16 +12,19 @@ Program sources (``writer``), both running through the same parser and executor:
   retries leaves the document unchanged, with the error in provenance and counted.
 
 Provenance per document: the program text (as written), the error count and
-messages, and the writer.
+messages, the statements executed, the writer. Stage stats (the manifest) count
+programs, malformed programs, executed statements, programs cut by
+``max_tokens`` and generation errors; the Beam counters count the same.
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Literal
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.core.outcomes import DocProcessor, Dropped, Kept, Outcome, add_provenance, describe_error
 from transforms.core.runner import ApplyDocStage
@@ -30,6 +33,7 @@ from transforms.llm.backends import make_backend
 from transforms.llm.metrics import LLMMetrics
 from transforms.prox import prompts
 from transforms.prox.executor import ChunkRules, Result, run_chunk_program, run_doc_program
+from transforms.prox.grammar import DOC_CONSTRAINT, chunk_constraint, complete_lines
 from transforms.prox.rules import RuleConfig, line_key, write_chunk_program, write_doc_program
 
 STAGE = "prox"
@@ -55,6 +59,7 @@ class ProxConfig(BaseModel):
     repeat_min_words_alone: int = Field(6, ge=1)
     # model writer
     backend: BackendConfig = BackendConfig()
+    constrained: bool = True  # decode under the program grammar (doc: a choice; chunk: one call per line)
     few_shot: bool = True  # instruction + example in the prompt (for untrained models like SmolLM2)
     doc_tokens: int = Field(2000, ge=16)
     chunk_tokens: int = Field(1500, ge=16)
@@ -62,6 +67,15 @@ class ProxConfig(BaseModel):
     chunk_max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0)
     batch_size: int = Field(16, ge=1)
+
+    @model_validator(mode="after")
+    def _backend_can_constrain(self):
+        missing = {"grammar", "choice"} - set(self.backend.constraint_forms())
+        if self.writer == "model" and self.constrained and missing:
+            raise ValueError(f"constrained: true needs {sorted(missing)} constraints, which backend kind "
+                             f"{self.backend.kind!r} with server {self.backend.server!r} cannot decode; "
+                             f"set constrained: false, or server: vllm")
+        return self
 
     def chunk_rules(self) -> ChunkRules:
         return ChunkRules(self.drop_ratio, self.min_words, self.max_errors)
@@ -84,6 +98,9 @@ class _ProgramMetrics:
         self.doc_malformed = Metrics.counter(ns, "doc_programs_malformed")
         self.chunk_programs = Metrics.counter(ns, "chunk_programs")
         self.chunk_malformed = Metrics.counter(ns, "chunk_programs_malformed")
+        self.statements = Metrics.counter(ns, "statements_executed")
+        # chunk programs cut by max_tokens: their partial last line is dropped before parsing
+        self.truncated = Metrics.counter(ns, "programs_truncated")
 
 
 class ProxProcessor(DocProcessor):
@@ -119,11 +136,12 @@ class ProxProcessor(DocProcessor):
     def _sampling(self, max_tokens: int) -> Sampling:
         return Sampling(max_tokens=max_tokens, temperature=self.cfg.temperature, seed=self.seed)
 
-    def _generate(self, messages: list, max_tokens: int):
+    def _generate(self, messages: list, max_tokens: int, constraints=None):
         if self._llm is None:
             self._llm = LLMMetrics(self.label)
         start = time.monotonic()
-        gens = self.backend.generate(messages, self._sampling(max_tokens))
+        gens = self.backend.generate(messages, self._sampling(max_tokens),
+                                     constraints if self.cfg.constrained else None)
         self._llm.record(gens, time.monotonic() - start)
         return gens
 
@@ -141,34 +159,42 @@ class ProxProcessor(DocProcessor):
                 continue
             owner.append(k)
             msgs.append(prompts.doc_messages(text, self.cfg.few_shot))
-        for k, g in zip(owner, self._generate(msgs, self.cfg.doc_max_new_tokens) if msgs else []):
+        gens = self._generate(msgs, self.cfg.doc_max_new_tokens, DOC_CONSTRAINT) if msgs else []
+        for k, g in zip(owner, gens):
             results[k] = (g.text, g.error)
         return results
 
-    def _chunk_programs(self, docs, repeated: dict[str, frozenset[int]]) -> list[tuple[str, str | None]]:
+    def _chunk_programs(self, docs, repeated: dict[str, frozenset[int]]) -> list[tuple[str, str | None, int]]:
+        """Per document: its chunks' programs joined, the generation errors, and how many were cut by max_tokens."""
         if self.cfg.writer == "rules":
             rc = self.cfg.rule_config()
-            return [(write_chunk_program(d["text"], repeated.get(d.get("source") or "", frozenset()), rc), None)
+            return [(write_chunk_program(d["text"], repeated.get(d.get("source") or "", frozenset()), rc), None, 0)
                     for d in docs]
         b = self.backend
-        owner, msgs = [], []
+        owner, msgs, constraints = [], [], []
         texts: list[list[str]] = [[] for _ in docs]
         errors: list[list[str]] = [[] for _ in docs]
+        truncated = [0] * len(docs)
         for k, d in enumerate(docs):
             try:
-                chunks = prompts.chunk_texts(d["text"], b.tokenize, self.cfg.chunk_tokens)
+                chunks = prompts.chunks_of(d["text"], b.tokenize, self.cfg.chunk_tokens)
             except Exception as exc:  # noqa: BLE001 - see _doc_programs
                 errors[k].append(describe_error(exc))
                 continue
             for chunk in chunks:
                 owner.append(k)
-                msgs.append(prompts.chunk_messages(chunk, self.cfg.few_shot))
-        gens = self._generate(msgs, self.cfg.chunk_max_new_tokens) if msgs else []
+                msgs.append(prompts.chunk_messages(chunk.text, self.cfg.few_shot))
+                constraints.append(chunk_constraint(chunk.first, chunk.last))
+        gens = self._generate(msgs, self.cfg.chunk_max_new_tokens, constraints) if msgs else []
         for k, g in zip(owner, gens):
-            texts[k].append(g.text)
+            text = g.text
+            if g.finish_reason == "length":
+                text, cut = complete_lines(text)
+                truncated[k] += cut
+            texts[k].append(text)
             if g.error:
                 errors[k].append(g.error)
-        return [("\n".join(t), "; ".join(e) or None) for t, e in zip(texts, errors)]
+        return [("\n".join(t), "; ".join(e) or None, n) for t, e, n in zip(texts, errors, truncated)]
 
     # -- decisions ---------------------------------------------------------
     def process_batch(self, docs, repeated: dict[str, frozenset[int]] | None = None) -> list[Outcome]:
@@ -184,18 +210,26 @@ class ProxProcessor(DocProcessor):
                     rec["doc_generation_error"] = gen_error
                     continue
                 res = run_doc_program(docs[i]["text"], program)
-                rec.update(doc_program=program[:_MAX_PROGRAM_CHARS], doc_errors=len(res.errors))
+                malformed = bool(res.errors) or not res.applied
+                rec.update(doc_program=program[:_MAX_PROGRAM_CHARS], doc_errors=len(res.errors),
+                           doc_malformed=malformed, statements=0 if malformed else 1)
                 metrics.program_errors.inc(len(res.errors))
                 metrics.doc_programs.inc()
-                if res.errors or not res.applied:
+                if malformed:
                     metrics.doc_malformed.inc()
+                else:
+                    metrics.statements.inc()
                 if res.drop_reason:
                     outcomes[i] = self._finish_drop(docs[i], res.drop_reason, rec)
             live = [i for i in live if outcomes[i] is None]
 
         if self.cfg.chunk_level and live:
-            for i, (program, gen_error) in zip(live, self._chunk_programs([docs[i] for i in live], repeated or {})):
+            for i, (program, gen_error, cut) in zip(live, self._chunk_programs([docs[i] for i in live],
+                                                                                repeated or {})):
                 rec = records[i]
+                if cut:
+                    rec["chunk_programs_truncated"] = cut
+                    metrics.truncated.inc(cut)
                 if gen_error:
                     rec["chunk_generation_error"] = gen_error
                     continue
@@ -206,6 +240,9 @@ class ProxProcessor(DocProcessor):
                 metrics.chunk_programs.inc()
                 if res.errors:
                     metrics.chunk_malformed.inc()
+                if res.applied:
+                    metrics.statements.inc(res.statements)
+                    rec["statements"] = rec.get("statements", 0) + res.statements
                 if not res.applied and res.drop_reason is None:
                     metrics.discarded.inc()
                 outcomes[i] = self._finish_chunk(docs[i], res, rec)
@@ -272,6 +309,21 @@ class RepeatedLines(beam.PTransform):
         )
 
 
+def program_counts(doc: dict, label: str):
+    """``(name, 1 or n)`` for the stage's stats, from the document's ``prox`` provenance record."""
+    entry = next((p for p in reversed(doc.get("provenance") or []) if p["stage"] == label), None)
+    detail = json.loads(entry["detail"]) if entry and entry.get("detail") else {}
+    if "doc_program" in detail:
+        yield "doc_programs", 1
+        yield "doc_programs_malformed", int(detail["doc_malformed"])
+    if "chunk_program" in detail:
+        yield "chunk_programs", 1
+        yield "chunk_programs_malformed", int(detail["chunk_errors"] > 0)
+    yield "statements_executed", detail.get("statements", 0)
+    yield "programs_truncated", detail.get("chunk_programs_truncated", 0)
+    yield "generation_errors", int("doc_generation_error" in detail or "chunk_generation_error" in detail)
+
+
 class ProxStage(beam.PTransform):
     def __init__(self, label: str, cfg: ProxConfig, config_dir: str | None = None, seed: int = 0):
         super().__init__(label)
@@ -284,4 +336,11 @@ class ProxStage(beam.PTransform):
         if self._cfg.writer == "rules" and self._cfg.chunk_level:
             repeated = docs | "RepeatedLines" >> RepeatedLines(self._cfg.repeat_min_frac, self._cfg.repeat_min_docs)
             side = {"repeated": beam.pvalue.AsDict(repeated)}
-        return docs | "Refine" >> ApplyDocStage(self._label, self._processor, side=side)
+        out = docs | "Refine" >> ApplyDocStage(self._label, self._processor, side=side)
+        stats = (
+            (out.kept, out.dropped)
+            | "Decided" >> beam.Flatten()
+            | "ProgramCounts" >> beam.FlatMap(program_counts, self._label)
+            | "SumCounts" >> beam.CombinePerKey(sum)
+        )
+        return out._replace(stats=stats)
