@@ -21,8 +21,8 @@ SAMPLE_INPUTS = [str(SAMPLE_DIR / name) for name in (
     "python-docs.jsonl.zst")]
 
 
-def _raw(out: Path, packing: dict, runner: dict | None = None) -> dict:
-    raw = {"input": {"paths": SAMPLE_INPUTS}, "output": {"dir": str(out), "packing": packing}, "stages": []}
+def _raw(out: Path, packing: dict, runner: dict | None = None, inputs: list[str] = SAMPLE_INPUTS) -> dict:
+    raw = {"input": {"paths": inputs}, "output": {"dir": str(out), "packing": packing}, "stages": []}
     if runner:
         raw["runner"] = runner
     return raw
@@ -118,14 +118,11 @@ def test_bad_packing_settings_fail_before_anything_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_buckets_are_the_same_bytes_on_one_worker_and_two(tmp_path, decomposed):
-    out = tmp_path / "two"
+def test_buckets_are_the_same_bytes_on_one_worker_and_two(tmp_path):
+    packing = {"mode": "decompose", "min_log2": 8, "max_log2": 13, "shard_tokens": 50_000}
     runner = {"name": "FnApiRunner", "options": {"direct_num_workers": 2, "direct_running_mode": "multi_processing"}}
-    two = run_config(_raw(out, {"mode": "decompose", "min_log2": 8, "max_log2": 13, "shard_tokens": 200_000},
-                          runner), REPO)["packing"]
-    one_dir = tmp_path / "one"
-    one = run_config(_raw(one_dir, {"mode": "decompose", "min_log2": 8, "max_log2": 13, "shard_tokens": 200_000}),
-                     REPO)["packing"]
+    two = run_config(_raw(tmp_path / "two", packing, runner, SAMPLE_INPUTS[:3]), REPO)["packing"]
+    one = run_config(_raw(tmp_path / "one", packing, None, SAMPLE_INPUTS[:3]), REPO)["packing"]
     files = [(f["path"], f["sha256"]) for b in one["buckets"] for f in b["files"]]
     assert len(files) > 6  # several shards in the larger buckets
     assert files == [(f["path"], f["sha256"]) for b in two["buckets"] for f in b["files"]]
