@@ -86,10 +86,10 @@ def test_bucket_files_match_the_manifest_and_the_curriculum(decomposed):
 
 def test_concat_baseline_packs_documents_end_to_end(tmp_path):
     out = tmp_path / "out"
-    raw = _raw(out, {"mode": "concat", "seq_len": 1024, "shard_tokens": 400_000})
+    raw = _raw(out, {"mode": "concat", "seq_len": 1024, "shard_tokens": 200_000}, None, SAMPLE_INPUTS[:3])
     section = run_config(raw, REPO)["packing"]
     expected = _kept_token_ids(out, config_from_dict(raw, str(REPO)).output.packing)
-    assert len(section["files"]) == -(-section["tokens"] // 400_000) > 1  # ceil(tokens / shard_tokens)
+    assert len(section["files"]) == -(-section["tokens"] // 200_000) > 1  # ceil(tokens / shard_tokens)
     seen: dict[str, list] = {}
     for path in sorted((out / "packed").glob("part-*.parquet")):
         for row in pq.read_table(path).to_pylist():

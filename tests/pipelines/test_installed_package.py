@@ -152,6 +152,9 @@ def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processe
             {"heuristic_filters": {}},
             {"prox": {"writer": "rules"}},
             {"quality_classifier": {"model_path": str(model), "top_fraction": 0.5}},
+            # the same embedding settings: icp_order reuses cluster_select's vectors
+            {"cluster_select": {"clusters": 3, "target_fraction": 0.8,
+                                "embedding": {"batch_size": 32, "max_seq_length": 64}}},
             {"icp_order": {"clusters": 2, "context_tokens": 512, "knn": {"k": 8},
                            "embedding": {"batch_size": 32, "max_seq_length": 64}}},
         ],
@@ -165,7 +168,7 @@ def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processe
     assert manifest["status"] == "ok", manifest["ledger_problems"]
     stages = [e["stage"] for e in manifest["ledger"]]
     assert stages == ["normalize", "exact_dedup", "minhash_dedup", "language_id", "heuristic_filters", "prox",
-                      "quality_classifier", "icp_order"]
+                      "quality_classifier", "cluster_select", "icp_order"]
     assert all(e["in"] > 0 for e in manifest["ledger"])
     normalize, exact = manifest["ledger"][0], manifest["ledger"][1]
     assert normalize["quarantined"] > 0  # the malformed lines
@@ -174,7 +177,8 @@ def test_console_script_is_quiet_and_runs_every_cpu_stage_on_two_worker_processe
     assert manifest["stage_stats"]["quality_classifier"]["model_sha256"]
     table = pq.read_table(out / "data")
     assert table.num_rows == manifest["totals"]["kept_rows"] > 0
-    assert table.column("context_id").null_count == 0
+    assert table.column("context_id").null_count == 0 and table.column("cluster_id").null_count == 0
+    assert manifest["beam_counters"]["embeddings/reused"] == manifest["ledger"][-1]["in"]
     assert pq.read_table(out / "rejected").num_rows == manifest["totals"]["rejected_rows"]
     packing = manifest["packing"]
     assert packing["documents"] == table.num_rows and packing["tokenizer"]["eos_token"] == "[SEP]"

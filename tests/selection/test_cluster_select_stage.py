@@ -17,9 +17,9 @@ INPUTS = [str(SAMPLE_DIR / "sonnets.jsonl"), str(SAMPLE_DIR / "licenses.jsonl.zs
 K = 4
 
 
-def _run(out, runner=None, **select) -> dict:
+def _run(out, inputs=INPUTS, runner=None, **select) -> dict:
     stage = {"clusters": K, "embedding": {"max_seq_length": 48, "batch_size": 64}, **select}
-    raw = {"input": {"paths": INPUTS}, "output": {"dir": str(out)}, "stages": [{"cluster_select": stage}]}
+    raw = {"input": {"paths": inputs}, "output": {"dir": str(out)}, "stages": [{"cluster_select": stage}]}
     if runner:
         raw["runner"] = runner
     manifest = run_config(raw, REPO)
@@ -85,9 +85,9 @@ def test_an_excluded_cluster_gives_nothing_and_small_clusters_share_their_shortf
     assert run["stats"]["excluded"] == {str(gone): "exclude_clusters"}
 
 
-def test_proportional_quotas_and_a_target_fraction(equal_run, tmp_path):
-    sizes = dict(enumerate(equal_run["stats"]["cluster_sizes"]))
-    run = _run(tmp_path / "out", target_fraction=0.25, per_cluster="proportional")
+def test_proportional_quotas_and_a_target_fraction(tmp_path):
+    run = _run(tmp_path / "out", INPUTS[:1], target_fraction=0.25, per_cluster="proportional")
+    sizes = dict(enumerate(run["stats"]["cluster_sizes"]))
     target = round(0.25 * sum(sizes.values()))
     assert len(run["kept"]) == target
     assert _per_cluster(run["kept"]) == {c: q for c, q in proportional_quotas(sizes, target).items() if q}
@@ -117,7 +117,7 @@ def test_impossible_settings_fail_before_anything_runs(tmp_path):
 @pytest.mark.slow
 def test_the_same_ids_on_one_worker_and_two(equal_run, tmp_path):
     runner = {"name": "FnApiRunner", "options": {"direct_num_workers": 2, "direct_running_mode": "multi_processing"}}
-    two = _run(tmp_path / "out", runner=runner, target_docs=40)
+    two = _run(tmp_path / "out", INPUTS, runner, target_docs=40)
     assert sorted(r["id"] for r in two["kept"]) == sorted(r["id"] for r in equal_run["kept"])
     assert json.dumps(two["stats"]["catalogue"]) == json.dumps(equal_run["stats"]["catalogue"])
 
