@@ -19,9 +19,12 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from transforms.llm.engine_output import ENGINE_LOG_ENV  # noqa: E402  (imports nothing heavy)
 
 
 class _QuietImportNoise(logging.Filter):
@@ -214,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # engine start-up chatter; --debug shows it
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar per worker
+        # What model engines print (vLLM, torch, their child processes) goes to one file per run.
+        os.environ.setdefault(ENGINE_LOG_ENV, os.path.join(tempfile.gettempdir(), f"corpusmill-engines-{os.getpid()}.log"))
     # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C, so exit handlers
     # run and stop model engines instead of leaving them behind.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -99,6 +99,34 @@ def test_generate_under_each_constraint_form(backend):
     assert re.fullmatch(r"7[0-9]", one[0].text)
 
 
+def test_sample_returns_n_candidates_per_prompt_reproducibly(backend):
+    """vLLM's ``n``: one request per prompt, n completions; the same seed gives the same candidates."""
+    prompts = [[{"role": "user", "content": "Write one sentence about a dog."}], "Once upon a time"]
+    sampling = Sampling(max_tokens=24, temperature=1.0, seed=7, n=3)
+    first = backend.sample(prompts, sampling)
+    assert [len(c) for c in first] == [3, 3]
+    for candidates in first:
+        assert all(g.error is None and 0 < g.completion_tokens <= 24 for g in candidates)
+        assert len({g.prompt_tokens for g in candidates}) == 1 and candidates[0].prompt_tokens > 0
+        assert len({g.text for g in candidates}) > 1  # samples, not copies
+    again = backend.sample(prompts, sampling)
+    assert [[g.text for g in c] for c in again] == [[g.text for g in c] for c in first]
+    with pytest.raises(ValueError, match="use sample"):
+        backend.generate(prompts, sampling)
+
+
+def test_judge_grades_decoded_under_the_regex_always_parse(backend):
+    from transforms.synthetic.tinystories.judge import GRADE_REGEX, grade_constraint, judge_messages, parse_grades
+
+    story = "Tom had a red ball. He threw it to his dog. The dog ran and brought it back. They were happy."
+    constraint = grade_constraint(BackendConfig().constraint_forms())
+    [free] = backend.generate([judge_messages(story)], Sampling(max_tokens=48))
+    [graded] = backend.generate([judge_messages(story)], Sampling(max_tokens=48), constraint)
+    assert re.fullmatch(GRADE_REGEX, graded.text), graded.text
+    assert parse_grades(graded.text).complete
+    assert free.error is None  # what SmolLM2 writes unconstrained need not parse; the constrained reply must
+
+
 def test_score_matches_transformers_fp32(backend, model_dir):
     import torch
     from transformers import AutoModelForCausalLM

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transforms.synthetic.tinystories.candidates import (
+    Candidate,
+    best_graded,
+    first_passing,
+    representative_failure,
+)
 from transforms.synthetic.tinystories.checks import (
+    CHECKS,
     StoryLimits,
     drop_reason,
     echoes_prompt,
@@ -17,7 +24,14 @@ from transforms.synthetic.tinystories.checks import (
     word_forms,
 )
 from transforms.synthetic.tinystories.instruct import instruct_text
-from transforms.synthetic.tinystories.judge import CATEGORIES, parse_grades
+from transforms.synthetic.tinystories.judge import (
+    AGE_GROUPS,
+    CATEGORIES,
+    GRADE_REGEX,
+    GRADE_SCHEMA,
+    grade_constraint,
+    parse_grades,
+)
 from transforms.synthetic.tinystories.prompts import (
     FEATURES,
     Instruction,
@@ -101,6 +115,11 @@ def test_required_words_accept_inflections_from_the_lemmatizer():
     assert missing_words("The cat sat on a big mat.", ins) == ["verb:run", "noun:mouse", "adjective:happy"]
     assert missing_words("Two mouses were happy runners.", ins) == ["verb:run", "noun:mouse"]
     assert {"went", "goes", "going", "gone"} <= word_forms("go", "verb")
+    regular = Instruction(0, "jump", "box", "big", ())
+    assert missing_words("The boxes were bigger. He jumped.", regular) == []
+    assert missing_words("Jumping over a box, the big dog smiled.", regular) == []
+    # substring luck is not enough: "jumper" is a noun, "boxer" another word, "bigot" unrelated
+    assert missing_words("A jumper, a boxer and a bigot met.", regular) == ["verb:jump", "noun:box", "adjective:big"]
 
 
 def test_refusal_echo_and_length_checks():
@@ -163,6 +182,61 @@ def test_judge_parser_never_raises_and_keeps_scores_in_range(reply):
 def test_judge_parser_reads_any_order_and_separator(order, values, sep):
     reply = sep.join(f"{c.title()}: {v}" for c, v in zip(order, values))
     assert parse_grades(reply).scores == {c: float(v) for c, v in zip(order, values)}
+
+
+def _candidate(index, failed=None, reason=None):
+    checks = {name: name != failed for name in CHECKS}
+    return Candidate(index, f"story {index}", ("en", 0.9), checks, reason if failed else None, "stop", 100)
+
+
+def test_first_passing_candidate_is_kept_without_a_judge():
+    cands = [_candidate(0, "not_truncated", "truncated"), _candidate(1), _candidate(2)]
+    assert first_passing(cands).index == 1
+    assert first_passing(cands[:1]) is None
+
+
+def test_best_graded_candidate_wins_and_ties_go_to_the_earlier_one():
+    a, b, c = _candidate(0), _candidate(1), _candidate(2)
+    assert best_graded([(a, 5.0), (b, 7.5), (c, 7.5)])[0] is b
+    assert best_graded([(a, None), (b, 3.0)])[0] is b  # a reply that did not parse never beats one that did
+    assert best_graded([(a, None), (b, None)])[0] is a
+    assert best_graded([]) is None
+
+
+def test_a_dropped_prompt_names_its_most_frequent_failed_check():
+    cands = [_candidate(0, "not_truncated", "truncated"),
+             _candidate(1, "required_words", "missing_word:verb"),
+             _candidate(2, "required_words", "missing_word:noun"),
+             _candidate(3, "length", "too_short")]
+    shown = representative_failure(cands)
+    assert shown.index == 1 and shown.reason == "missing_word:verb"
+    # a tie goes to the check applied first
+    tie = [_candidate(0, "required_words", "missing_word:verb"), _candidate(1, "not_truncated", "truncated")]
+    assert representative_failure(tie).reason == "truncated"
+    assert [c.attempt()["rejected"] for c in cands] == ["truncated", "missing_word:verb", "missing_word:noun",
+                                                        "too_short"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 10), min_size=4, max_size=4), st.sampled_from(sorted(AGE_GROUPS)))
+def test_every_reply_the_grade_regex_allows_parses_completely(values, age):
+    reply = "".join(f"{c.capitalize()}: {v}\n" for c, v in zip(CATEGORIES, values)) + f"Age group: {age}"
+    assert re.fullmatch(GRADE_REGEX, reply)
+    grades = parse_grades(reply)
+    assert grades.complete and grades.scores == {c: float(v) for c, v in zip(CATEGORIES, values)}
+    assert grades.age_group == age
+    as_json = json.dumps({**dict(zip(CATEGORIES, values)), "age_group": age})
+    assert parse_grades(as_json).scores == grades.scores and parse_grades(as_json).age_group == age
+    assert not re.fullmatch(GRADE_REGEX, reply.replace(f"Plot: {values[3]}", "Plot: 11"))
+
+
+def test_grade_constraint_is_the_strictest_form_the_backend_takes():
+    assert grade_constraint(("grammar", "regex", "choice", "json")).regex == GRADE_REGEX
+    assert grade_constraint(("json",)).json == GRADE_SCHEMA
+    assert grade_constraint(()) is None
+    # out-of-range or non-numeric JSON values are not grades
+    bad = parse_grades('{"grammar": 12, "creativity": "7", "consistency": true, "plot": 4, "age_group": "Z"}')
+    assert bad.scores == {"plot": 4.0} and bad.age_group is None and not bad.complete
 
 
 def test_instruct_format_ends_with_the_story_and_is_seeded():

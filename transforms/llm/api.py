@@ -2,7 +2,7 @@
 
 Public surface (stable; other stages depend on it):
 
-    Sampling(max_tokens=256, temperature=0.0, top_p=1.0, seed=None, stop=None)
+    Sampling(max_tokens=256, temperature=0.0, top_p=1.0, seed=None, stop=None, n=1)
     Generation(text, prompt_tokens, completion_tokens, finish_reason, error=None, attempts=1)
     Scored(token_ids, logprobs, error=None)   # logprobs[0] is None (first token has no context)
     Prompt = str | list[{"role", "content"}]     # raw text, or chat messages (model's template)
@@ -10,12 +10,18 @@ Public surface (stable; other stages depend on it):
     Constraint(grammar=… | regex=… | choice=(…) | json=schema)   # decode only matching text
     backend.generate(prompts: Sequence[Prompt], sampling: Sampling,
                      constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]
+    backend.sample(prompts, sampling, constraints) -> list[list[Generation]]   # sampling.n candidates per prompt
     backend.score(texts: Sequence[str]) -> list[Scored]
     backend.tokenize(text) -> list[int];  backend.detokenize(ids) -> str
     backend.close()                       # idempotent; no engine process survives it
 
     BackendConfig(kind="vllm"|"openai", model=..., ...)   # pydantic, extra="forbid"
     make_backend(config, config_dir=None) -> GenerationBackend   # transforms.llm.backends
+
+``sample`` asks for ``sampling.n`` completions of each prompt in one request
+(vLLM's ``n``: the prompt is prefilled once and its KV cache shared), for
+stages that over-generate and keep what passes their checks; ``generate`` is
+``sample`` with ``n == 1``.
 
 Results are index-aligned with the inputs and ``generate``/``score`` never raise
 for a bad item: timeouts, empty outputs and engine errors are retried
@@ -46,6 +52,11 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] | None = None
+    n: int = 1  # completions per prompt (``sample``)
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise ValueError(f"Sampling.n must be at least 1, got {self.n}")
 
 
 CONSTRAINT_FORMS = ("grammar", "regex", "choice", "json")
@@ -144,6 +155,18 @@ class GenerationBackend:
 
     def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
                  constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
+        """One completion per prompt."""
+        if sampling.n != 1:
+            raise ValueError(f"generate returns one completion per prompt; use sample() for n = {sampling.n}")
+        return [candidates[0] for candidates in self.sample(prompts, sampling, constraints)]
+
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+               constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
+        """``sampling.n`` completions per prompt (each prompt's list has exactly n entries).
+
+        A prompt is retried (up to ``max_retries``) only when every candidate is
+        empty or the call failed; a failed call gives n entries with ``error`` set.
+        """
         raise NotImplementedError
 
     def score(self, texts: Sequence[str]) -> list[Scored]:

@@ -26,11 +26,21 @@ class LLMMetrics:
         self._last_print = time.monotonic()
 
     def record(self, gens, seconds: float) -> None:
-        out = sum(g.completion_tokens for g in gens)
-        self.requests.inc(len(gens))
-        self.tokens_in.inc(sum(g.prompt_tokens for g in gens))
+        """One backend call that returned ``gens`` (one Generation per prompt)."""
+        self._add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.completion_tokens for g in gens),
+                  sum(1 for g in gens if g.error), seconds)
+
+    def record_samples(self, samples, seconds: float) -> None:
+        """One ``sample`` call: a list of candidates per prompt; the prompt is counted (and prefilled) once."""
+        self._add(len(samples), sum(c[0].prompt_tokens for c in samples if c),
+                  sum(g.completion_tokens for c in samples for g in c),
+                  sum(1 for c in samples if c and all(g.error for g in c)), seconds)
+
+    def _add(self, requests: int, tokens_in: int, out: int, failures: int, seconds: float) -> None:
+        self.requests.inc(requests)
+        self.tokens_in.inc(tokens_in)
         self.tokens_out.inc(out)
-        self.failures.inc(sum(1 for g in gens if g.error))
+        self.failures.inc(failures)
         self.latency_ms.update(int(seconds * 1000))
         self._out_total += out
         self._busy_s += seconds

@@ -72,9 +72,11 @@ class OpenAIBackend(GenerationBackend):
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         return None, error, self.max_retries + 1
 
-    def _one(self, prompt: Prompt, sampling: Sampling, constraint: Constraint | None = None) -> Generation:
+    def _one(self, prompt: Prompt, sampling: Sampling, constraint: Constraint | None = None) -> list[Generation]:
         body = {"model": self.model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
                 "top_p": sampling.top_p}
+        if sampling.n > 1:
+            body["n"] = sampling.n
         if constraint is not None:
             body.update(self._constraint_fields(constraint))
         if sampling.seed is not None:
@@ -86,23 +88,29 @@ class OpenAIBackend(GenerationBackend):
 
         def call():
             data = self._post("/chat/completions" if chat else "/completions", body)
-            choice = data["choices"][0]
-            text = (choice["message"]["content"] if chat else choice["text"]) or ""
+            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+            if len(choices) != sampling.n:
+                raise ValueError(f"asked for {sampling.n} choices, the server returned {len(choices)}")
+            texts = [(c["message"]["content"] if chat else c["text"]) or "" for c in choices]
             usage = data.get("usage") or {}
-            gen = Generation(text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                             choice.get("finish_reason"))
-            if not text.strip():
+            gens = [Generation(text, usage.get("prompt_tokens", 0), 0, c.get("finish_reason"))
+                    for text, c in zip(texts, choices)]
+            for gen, tokens in zip(gens, _apportion(usage.get("completion_tokens", 0), texts)):
+                gen.completion_tokens = tokens
+            if not any(t.strip() for t in texts):
                 # Greedy decoding is deterministic: retrying an empty greedy output cannot help.
                 if sampling.temperature > 0:
                     raise ValueError("empty output")
-                gen.error = "empty output"
-            return gen
+                for gen in gens:
+                    gen.error = "empty output"
+            return gens
 
-        gen, error, attempts = self._with_retries(call)
-        if gen is None:
-            return Generation("", finish_reason="error", error=error, attempts=attempts)
-        gen.attempts = attempts
-        return gen
+        gens, error, attempts = self._with_retries(call)
+        if gens is None:
+            return [Generation("", finish_reason="error", error=error, attempts=attempts) for _ in range(sampling.n)]
+        for gen in gens:
+            gen.attempts = attempts
+        return gens
 
     def _constraint_fields(self, constraint: Constraint) -> dict:
         """vLLM's server takes ``structured_outputs`` (the offline engine's fields); another server only a
@@ -113,8 +121,8 @@ class OpenAIBackend(GenerationBackend):
             raise ValueError(f"a {constraint.form} constraint needs server: vllm")
         return {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": constraint.json}}}
 
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
-                 constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+               constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
         per_prompt = constraints_for(prompts, constraints)
         return list(self._pool.map(lambda pc: self._one(pc[0], sampling, pc[1]), zip(prompts, per_prompt)))
 
@@ -173,3 +181,15 @@ class OpenAIBackend(GenerationBackend):
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _apportion(total: int, texts: Sequence[str]) -> list[int]:
+    """Per-choice completion tokens: the server's ``usage`` gives only the request's total, so it is split
+    by each choice's share of the characters (the sum stays exact; one choice gets all of it)."""
+    if len(texts) == 1:
+        return [total]
+    chars = [len(t) for t in texts]
+    whole = sum(chars) or len(texts)
+    shares = [total * (c if sum(chars) else 1) // whole for c in chars]
+    shares[max(range(len(texts)), key=lambda k: chars[k])] += total - sum(shares)
+    return shares

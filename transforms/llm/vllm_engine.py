@@ -34,8 +34,11 @@ from transforms.llm.api import (
     constraints_for,
     describe_error,
 )
+from transforms.llm.engine_output import engine_output_to_log
 
 log = logging.getLogger(__name__)
+
+_SHUTDOWN_GRACE_S = 30.0
 
 
 class VLLMBackend(GenerationBackend):
@@ -104,10 +107,11 @@ class VLLMBackend(GenerationBackend):
         )
 
     # -- generate ----------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
-                 constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+               constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
         per_prompt = constraints_for(prompts, constraints)
-        results: list[Generation | None] = [None] * len(prompts)
+        n = sampling.n
+        results: list[list[Generation] | None] = [None] * len(prompts)
         errors: dict[int, str] = {}
         pending = []
         for i, p in enumerate(prompts):
@@ -119,16 +123,17 @@ class VLLMBackend(GenerationBackend):
             if not pending:
                 break
             try:
-                outputs = self._run([t for _, t in pending], [self._params(sampling, per_prompt[i]) for i, _ in pending])
+                outputs = self._run([t for _, t in pending],
+                                    [self._params(sampling, per_prompt[i], n=n) for i, _ in pending])
             except Exception as exc:  # noqa: BLE001 - engine error: retry the batch, then report per item
                 errors.update((i, describe_error(exc)) for i, _ in pending)
                 continue
             retry = []
             for (i, text), out in zip(pending, outputs):
-                comp = out.outputs[0]
-                results[i] = Generation(comp.text, len(out.prompt_token_ids or []), len(comp.token_ids),
-                                        comp.finish_reason, attempts=attempt)
-                if comp.text.strip():
+                prompt_tokens = len(out.prompt_token_ids or [])
+                results[i] = [Generation(c.text, prompt_tokens, len(c.token_ids), c.finish_reason, attempts=attempt)
+                              for c in out.outputs]
+                if any(c.text.strip() for c in out.outputs):
                     errors.pop(i, None)
                 else:
                     errors[i] = "empty output"
@@ -137,8 +142,9 @@ class VLLMBackend(GenerationBackend):
             pending = retry if sampling.temperature > 0 else []
         for i, err in errors.items():
             if results[i] is None:
-                results[i] = Generation("", finish_reason="error", attempts=self.max_retries + 1)
-            results[i].error = err
+                results[i] = [Generation("", finish_reason="error", attempts=self.max_retries + 1) for _ in range(n)]
+            for gen in results[i]:
+                gen.error = err
         return results  # type: ignore[return-value]
 
     # -- score -------------------------------------------------------------
@@ -200,9 +206,17 @@ def vllm_engine_kwargs(model: str, *, max_model_len: int = 4096, dtype: str = "f
     # vLLM's engine core must be started with spawn: the caller (a Beam
     # worker) already runs threads, and fork would copy them half-alive.
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    return dict(model=model, tokenizer=model, dtype=dtype, max_model_len=max_model_len,
-                gpu_memory_utilization=gpu_memory_utilization,
-                enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager, seed=seed)
+    kwargs = dict(model=model, tokenizer=model, dtype=dtype, max_model_len=max_model_len,
+                  gpu_memory_utilization=gpu_memory_utilization,
+                  enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager, seed=seed)
+    if not on_gpu:
+        # A seeded request whose prompt is prefilled in chunks kills the CPU engine core: vLLM rewinds
+        # the request's torch.Generator offset for the token it discards, and a CPU generator has no
+        # offset ("CPU Generator does not use offset"). Big batches (n candidates x prompts) exceed the
+        # step's token budget, so on CPU every prompt is prefilled whole, within a budget that fits
+        # the longest one.
+        kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 4096))
+    return kwargs
 
 
 class _Engine:
@@ -210,7 +224,6 @@ class _Engine:
 
     def __init__(self, key: tuple, kwargs: dict):
         import psutil
-        from vllm import LLM
 
         self.key = key
         self.model = kwargs["model"]
@@ -220,8 +233,14 @@ class _Engine:
         self.acquired = 0  # references ever taken
         before = {p.pid for p in psutil.Process().children(recursive=True)}
         start = time.monotonic()
-        self.llm = LLM(**kwargs)
+        with engine_output_to_log() as engine_log:
+            from vllm import LLM
+
+            self.llm = LLM(**kwargs)
         log.info("vLLM engine for %s ready in %.1f s", self.model, time.monotonic() - start)
+        if engine_log:
+            print(f"[corpusmill] vLLM engine for {os.path.basename(self.model)} ready in "
+                  f"{time.monotonic() - start:.0f} s (its own output: {engine_log})", flush=True)
         self.tokenizer = self.llm.get_tokenizer()
         # The engine core (and its workers) are our new child processes; stop()
         # waits for them so none outlives the pipeline.
@@ -246,15 +265,18 @@ class _Engine:
         if self.llm is None or self.pid != os.getpid():
             return
         start = time.monotonic()
-        try:
-            # Not under self.lock: at exit a call may still be running in another thread.
-            self.llm.llm_engine.engine_core.shutdown()
-        finally:
-            self.llm = None
-            _, alive = psutil.wait_procs(self.procs, timeout=15)
-            for proc in alive:
-                proc.kill()
-            psutil.wait_procs(alive, timeout=5)
+        with engine_output_to_log():
+            try:
+                # Not under self.lock: at exit a call may still be running in another thread.
+                # vLLM's default grace after SIGTERM (5 s) is shorter than a CPU engine core takes
+                # to stop its worker, and it then force-kills it; this one lets it exit.
+                self.llm.llm_engine.engine_core.shutdown(timeout=_SHUTDOWN_GRACE_S)
+            finally:
+                self.llm = None
+                _, alive = psutil.wait_procs(self.procs, timeout=_SHUTDOWN_GRACE_S)
+                for proc in alive:
+                    proc.kill()
+                psutil.wait_procs(alive, timeout=5)
             log.info("vLLM engine for %s stopped in %.1f s (%d process(es) killed)", self.model,
                      time.monotonic() - start, len(alive))
 

@@ -4,8 +4,9 @@ Shard ranges [start, stop) are created and reshuffled, so each worker builds
 and generates its own prompts (``prompts.build_instructions`` needs no
 coordination). ``StoryWriter`` is one DocProcessor under the generic
 ``ApplyDocStage``: the engine is loaded once per worker process, prompts are
-batched, and every prompt ends as a kept story or a story dropped with the
-first failed check (all check results are in its provenance). Backend errors
+batched, and each prompt is sampled ``candidates`` times in one request
+(``candidates.py`` says which one is kept, or why the prompt is dropped; the
+provenance lists every candidate and the check it failed). Backend errors
 that survive the backend's retries quarantine the prompt with the error.
 """
 from __future__ import annotations
@@ -22,9 +23,15 @@ from transforms.llm.api import BackendConfig, Sampling
 from transforms.llm.backends import make_backend
 from transforms.llm.metrics import LLMMetrics
 from transforms.quality.language_id import LanguageId
+from transforms.synthetic.tinystories.candidates import (
+    Candidate,
+    best_graded,
+    first_passing,
+    representative_failure,
+)
 from transforms.synthetic.tinystories.checks import StoryLimits, drop_reason, story_checks
 from transforms.synthetic.tinystories.instruct import instruct_text
-from transforms.synthetic.tinystories.judge import AGE_GROUPS, judge_messages, parse_grades
+from transforms.synthetic.tinystories.judge import AGE_GROUPS, grade_constraint, judge_messages, parse_grades
 from transforms.synthetic.tinystories.prompts import (
     END_MARKER,
     Instruction,
@@ -44,6 +51,8 @@ class JudgeConfig(BaseModel):
     max_tokens: int = Field(64, ge=8)
     min_mean: float | None = Field(None, ge=0, le=10, description="drop stories whose mean grade is below this")
     drop_unparseable: bool = Field(False, description="drop stories whose grades cannot be read (default: keep, recorded)")
+    constrained: bool = Field(True, description="decode grades under a regex (vLLM) or JSON schema (other servers), "
+                                                "so they always parse; false: free text and the lenient parser")
 
 
 class TinyStoriesConfig(BaseModel):
@@ -55,6 +64,8 @@ class TinyStoriesConfig(BaseModel):
     vocabulary: str | None = Field(None, description="vocabulary JSON; default the packaged transforms/synthetic/tinystories/vocabulary.json")
     generator: BackendConfig = Field(default_factory=BackendConfig)
     max_tokens: int = Field(900, ge=16)
+    candidates: int = Field(1, ge=1, le=64, description="stories sampled per prompt in one request; the first "
+                                                      "that passes every check is kept (the best graded with a judge)")
     end_marker: str | None = Field(END_MARKER, description="asked for at the story's end and used as a stop string")
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
@@ -77,12 +88,15 @@ class StoryWriter(DocProcessor):
         self.batch_size = self.min_batch_size = cfg.batch_size  # one engine call per full batch
         self.limits = StoryLimits(cfg.min_words, cfg.max_words)
         self._backend = self._judge = self._lid = self._metrics = None
+        self._grade_constraint = None
 
     def setup(self) -> None:
         self._backend = make_backend(self.cfg.generator, self.config_dir, self.seed)
         judge = self.cfg.judge
         if judge is not None:
             self._judge = make_backend(judge.backend, self.config_dir, self.seed) if judge.backend else self._backend
+            if judge.constrained:
+                self._grade_constraint = grade_constraint((judge.backend or self.cfg.generator).constraint_forms())
         self._lid = LanguageId(languages=["en"], min_score=self.cfg.min_lang_score)
         self._lid.setup()
         self._metrics = LLMMetrics(self.label)
@@ -92,11 +106,17 @@ class StoryWriter(DocProcessor):
             backend.close()
         self._backend = self._judge = None
 
-    def _generate(self, backend, prompts: list, sampling: Sampling):
+    def _generate(self, backend, prompts: list, sampling: Sampling, constraint=None):
         start = time.monotonic()
-        gens = backend.generate(prompts, sampling)
+        gens = backend.generate(prompts, sampling, constraint)
         self._metrics.record(gens, time.monotonic() - start)
         return gens
+
+    def _sample(self, prompts: list, sampling: Sampling):
+        start = time.monotonic()
+        samples = self._backend.sample(prompts, sampling)
+        self._metrics.record_samples(samples, time.monotonic() - start)
+        return samples
 
     def process_batch(self, docs: Sequence[dict]) -> list[Outcome]:
         if self._backend is None:
@@ -105,45 +125,61 @@ class StoryWriter(DocProcessor):
         instructions = [Instruction(**{**d["_instruction"], "features": tuple(d["_instruction"]["features"])})
                         for d in docs]
         sampling = Sampling(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=self.seed,
-                            stop=stop_strings(cfg.end_marker))
-        gens = self._generate(self._backend, [story_messages(i, cfg.end_marker) for i in instructions], sampling)
-        langs = self._lid.predict([g.text for g in gens])
+                            stop=stop_strings(cfg.end_marker), n=cfg.candidates)
+        samples = self._sample([story_messages(i, cfg.end_marker) for i in instructions], sampling)
+        langs = iter(self._lid.predict([g.text for gens in samples for g in gens]))
         outcomes: list[Outcome | None] = [None] * len(docs)
-        passed: list[int] = []
-        for k, (doc, ins, gen, lang) in enumerate(zip(docs, instructions, gens, langs)):
-            doc["text"] = gen.text.strip()
-            doc["lang"], doc["lang_score"] = lang
-            record = {"model": cfg.generator.model, "temperature": cfg.temperature, "top_p": cfg.top_p,
-                      "max_tokens": cfg.max_tokens, "seed": self.seed, "prompt_index": ins.index,
-                      "finish_reason": gen.finish_reason, "completion_tokens": gen.completion_tokens,
-                      "attempts": gen.attempts}
-            if gen.error and gen.error != "empty output":
-                add_provenance(doc, self.label, "generation_failed", error=gen.error, **record)
-                outcomes[k] = Quarantined(doc, f"generation: {gen.error}")
+        passing: dict[int, list[Candidate]] = {}
+        records: dict[int, dict] = {}
+        for k, (doc, ins, gens) in enumerate(zip(docs, instructions, samples)):
+            prompt_langs = [next(langs) for _ in gens]
+            records[k] = {"model": cfg.generator.model, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                          "max_tokens": cfg.max_tokens, "seed": self.seed, "prompt_index": ins.index,
+                          "candidates": len(gens), "requests": gens[0].attempts}
+            if all(g.error and g.error != "empty output" for g in gens):
+                doc["text"] = ""
+                add_provenance(doc, self.label, "generation_failed", error=gens[0].error, **records[k])
+                outcomes[k] = Quarantined(doc, f"generation: {gens[0].error}")
                 continue
-            checks = story_checks(doc["text"], gen.finish_reason, ins, story_request(ins, cfg.end_marker), self.limits, lang,
-                                  cfg.min_lang_score)
-            reason = drop_reason(checks, doc["text"], ins, self.limits, lang)
-            add_provenance(doc, self.label, "generated", checks=checks, **record)
-            if reason:
-                outcomes[k] = Dropped(doc, reason)
-            else:
-                passed.append(k)
-        summaries = self._summaries([docs[k] for k in passed]) if cfg.summary else [None] * len(passed)
-        if cfg.judge is not None:
-            for k, outcome in zip(passed, self._judge_all([docs[k] for k in passed])):
-                outcomes[k] = outcome
-        for k, summary in zip(passed, summaries):
+            candidates = [self._candidate(j, g, lang, ins) for j, (g, lang) in enumerate(zip(gens, prompt_langs))]
+            records[k]["attempts"] = [c.attempt() for c in candidates]
+            passing[k] = [c for c in candidates if c.passed]
+            if not passing[k]:
+                shown = representative_failure(candidates)
+                self._finish(doc, shown, records[k])
+                outcomes[k] = Dropped(doc, shown.reason)
+        if cfg.judge is None:
+            chosen = {k: (first_passing(cands), None) for k, cands in passing.items() if cands}
+        else:
+            chosen = self._judge_all(docs, passing, outcomes)
+        for k, (cand, _) in chosen.items():
+            self._finish(docs[k], cand, records[k])
+        kept = [k for k in chosen if outcomes[k] is None]
+        summaries = self._summaries([docs[k] for k in kept]) if cfg.summary else [None] * len(kept)
+        for k, summary in zip(kept, summaries):
             doc = docs[k]
             if summary:
                 doc["summary"] = summary
-            if cfg.output_format == "instruct" and outcomes[k] is None:
+            if cfg.output_format == "instruct":
                 doc["story"] = doc["text"]
                 doc["text"] = instruct_text(doc["text"], doc["instruction_words"], doc["instruction_features"],
                                             summary, self.seed, instructions[k].index)
-            if outcomes[k] is None:
-                outcomes[k] = Kept(doc)
+            outcomes[k] = Kept(doc)
         return outcomes  # type: ignore[return-value]
+
+    def _candidate(self, index: int, gen, lang, ins: Instruction) -> Candidate:
+        text = gen.text.strip()
+        checks = story_checks(text, gen.finish_reason, ins, story_request(ins, self.cfg.end_marker), self.limits,
+                              lang, self.cfg.min_lang_score)
+        return Candidate(index, text, lang, checks, drop_reason(checks, text, ins, self.limits, lang),
+                         gen.finish_reason, gen.completion_tokens)
+
+    def _finish(self, doc: dict, cand: Candidate, record: dict) -> None:
+        """The document carries the chosen (or representative rejected) candidate and the whole attempt."""
+        doc["text"] = cand.text
+        doc["lang"], doc["lang_score"] = cand.lang
+        add_provenance(doc, self.label, "generated", candidate=cand.index, checks=cand.checks,
+                       finish_reason=cand.finish_reason, completion_tokens=cand.completion_tokens, **record)
 
     def _summaries(self, docs: list[dict]) -> list[str | None]:
         if not docs:
@@ -152,29 +188,40 @@ class StoryWriter(DocProcessor):
                               Sampling(max_tokens=80, temperature=0.0, seed=self.seed))
         return [None if g.error or g.finish_reason == "length" else g.text.strip() or None for g in gens]
 
-    def _judge_all(self, docs: list[dict]) -> list[Outcome | None]:
-        """Grade each story; None means keep (the caller finishes it)."""
-        if not docs:
-            return []
+    def _judge_all(self, docs: Sequence[dict], passing: dict[int, list[Candidate]],
+                   outcomes: list[Outcome | None]) -> dict[int, tuple[Candidate, float | None]]:
+        """Grade every passing candidate in one call; per prompt, the best graded one (drops set in ``outcomes``)."""
         judge = self.cfg.judge
-        gens = self._generate(self._judge, [judge_messages(d["text"]) for d in docs],
-                              Sampling(max_tokens=judge.max_tokens, temperature=0.0, seed=self.seed))
+        graded_items = [(k, c) for k, cands in passing.items() for c in cands]
+        if not graded_items:
+            return {}
+        constraint = self._grade_constraint
+        as_json = constraint is not None and constraint.form == "json"
+        gens = self._generate(self._judge, [judge_messages(c.text, as_json) for _, c in graded_items],
+                              Sampling(max_tokens=judge.max_tokens, temperature=0.0, seed=self.seed), constraint)
+        by_prompt: dict[int, list] = {}
+        for (k, cand), gen in zip(graded_items, gens):
+            by_prompt.setdefault(k, []).append((cand, parse_grades(gen.text), gen))
         model = judge.backend.model if judge.backend else self.cfg.generator.model
-        out: list[Outcome | None] = []
-        for doc, gen in zip(docs, gens):
-            grades = parse_grades(gen.text)
+        chosen = {}
+        for k, graded in by_prompt.items():
+            cand, _ = best_graded([(c, g.mean) for c, g, _ in graded])
+            _, grades, gen = next(item for item in graded if item[0] is cand)
+            doc = docs[k]
             doc["judge_scores"] = dict(grades.scores)
             if grades.age_group:
                 doc["judge_age_group"] = f"{grades.age_group} ({AGE_GROUPS[grades.age_group]})"
+            chosen[k] = (cand, grades.mean)
             add_provenance(doc, self.label, "judged" if grades.complete else "judge_unparseable", model=model,
-                           reply=gen.text[:500], error=gen.error, mean=grades.mean)
+                           constraint=constraint.form if constraint else None, reply=gen.text[:500],
+                           error=gen.error, mean=grades.mean, candidate=cand.index,
+                           graded=[{"candidate": c.index, "mean": g.mean} for c, g, _ in graded])
             if not grades.complete:
-                out.append(Dropped(doc, "judge_unparseable") if judge.drop_unparseable else None)
+                if judge.drop_unparseable:
+                    outcomes[k] = Dropped(doc, "judge_unparseable")
             elif judge.min_mean is not None and grades.mean < judge.min_mean:
-                out.append(Dropped(doc, "judge_below_threshold"))
-            else:
-                out.append(None)
-        return out
+                outcomes[k] = Dropped(doc, "judge_below_threshold")
+        return chosen
 
 
 def instruction_doc(ins: Instruction, seed: int, source: str) -> dict:
