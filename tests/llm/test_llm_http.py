@@ -55,7 +55,8 @@ class VLLMServer:
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
              "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
              "--enforce-eager", "--max-model-len", "2048", "--dtype", "float32",
-             "--gpu-memory-utilization", "0.5", "--seed", "0"],
+             "--gpu-memory-utilization", "0.5", "--seed", "0",
+             "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.engine_procs: list[psutil.Process] = []
         self.leftovers: list[str] | None = None
@@ -144,6 +145,27 @@ def test_constraints_reach_the_server_as_structured_outputs(backend):
     chat = backend.generate([[{"role": "user", "content": "Pick one."}]], Sampling(max_tokens=8),
                             Constraint(grammar='root ::= "keep_doc()" | "drop_doc()"'))
     assert chat[0].error is None and chat[0].text in ("keep_doc()", "drop_doc()")
+
+
+def test_sample_asks_the_server_for_n_choices_with_penalty_and_bias(backend):
+    """``n``, ``repetition_penalty`` and ``logit_bias`` go in the request; each prompt gets its n choices."""
+    [yes] = backend.tokenize(" yes")
+    sampling = [Sampling(max_tokens=6, temperature=1.0, seed=3, n=3),
+                Sampling(max_tokens=6, temperature=1.0, seed=3, n=2, repetition_penalty=1.2,
+                         logit_bias=((yes, 100.0),))]
+    out = backend.sample(["Once upon a time", "Say something:"], sampling)
+    assert [len(c) for c in out] == [3, 2]
+    assert all(g.error is None and g.completion_tokens > 0 for c in out for g in c)
+    assert all(g.text.strip().lower().startswith("yes") for g in out[1])  # a +100 bias decides the first token
+
+
+def test_completion_tokens_are_apportioned_to_choices_by_length():
+    from transforms.llm.openai_http import _apportion
+
+    assert _apportion(10, ["only"]) == [10]
+    shares = _apportion(10, ["aaaa", "a", "aaaaa"])
+    assert sum(shares) == 10 and shares[2] >= shares[0] >= shares[1]
+    assert sum(_apportion(7, ["", ""])) == 7
 
 
 def test_score_matches_transformers_fp32(backend, server, model_dir):

