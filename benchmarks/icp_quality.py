@@ -20,9 +20,7 @@ within 10% of unsharded.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import json
 import os
 import re
 import sys
@@ -33,44 +31,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # icp_inprocess 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-import zstandard  # noqa: E402
 from icp_inprocess import order_in_process  # noqa: E402
 from machine_text import doc_file_texts  # noqa: E402
+from sample_corpus import sample_texts  # noqa: E402
 
-from transforms.core.text_hash import normalized_text_hash  # noqa: E402
 from transforms.ordering.embeddings import SentenceTransformerEmbedder, default_model_path  # noqa: E402
 from transforms.ordering.icp_order import IcpOrderConfig  # noqa: E402
 from transforms.ordering.icp_walk import random_order_cosine  # noqa: E402
 from transforms.outputs.token_counter import TokenCounter  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHUNK = 500
-
-
-def sample_texts() -> list[str]:
-    folder = os.path.join(REPO, "data", "sample")
-    texts = []
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if name.endswith(".jsonl.zst"):
-            raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
-        elif name.endswith(".jsonl.gz"):
-            raw = gzip.open(path).read()
-        elif name.endswith(".jsonl"):
-            raw = open(path, "rb").read()
-        else:
-            continue
-        for line in raw.splitlines():
-            try:
-                text = json.loads(line).get("text")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(text, str) and text.strip():
-                texts.append(text)
-    for name in sorted(os.listdir(os.path.join(folder, "text"))):
-        texts.append(open(os.path.join(folder, "text", name), encoding="utf-8").read())
-    unique = {normalized_text_hash(t): t for t in texts}
-    return [unique[k] for k in sorted(unique)]
 
 
 def machine_paragraphs(n: int) -> list[str]:

@@ -26,7 +26,7 @@ class _Strict(BaseModel):
 
 class InputSpec(_Strict):
     paths: list[str] = Field(min_length=1, description="globs; local, gs:// or any Beam filesystem")
-    format: Literal["jsonl", "parquet", "text"] = "jsonl"
+    format: Literal["jsonl", "parquet", "text", "warc"] = "jsonl"
     text_field: str = "text"
     id_field: str | None = "id"
     source_field: str | None = "source"

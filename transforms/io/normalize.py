@@ -59,6 +59,8 @@ class Normalizer(DocProcessor):
             return _input_fault(raw["_input_fault"], rejected)
         if raw.get("_truncated"):
             return Dropped(rejected, "oversized")
+        if "_warc" in raw:
+            return self._warc_record(raw["_warc"], origin, rejected)
         if "_record" in raw:
             record = raw["_record"]
             rejected["_raw"] = json.dumps(record, default=str, ensure_ascii=False).encode(
@@ -82,6 +84,20 @@ class Normalizer(DocProcessor):
                     return Quarantined(rejected, f"malformed_json: {exc}")
         if not isinstance(record, dict):
             return Quarantined(rejected, f"not_an_object: got {type(record).__name__}")
+        return self._to_document(record, origin, rejected)
+
+    def _warc_record(self, item: dict, origin: dict, rejected: dict) -> Outcome:
+        """A WARC/WET record (``transforms.io.warc``): its id is the WARC-Record-ID; url, record id,
+        date, content type and byte offset go to ``meta``."""
+        fields = dict(item["fields"] or {})
+        rejected["_raw"] = json.dumps({"offset": item["offset"], **{k: v for k, v in fields.items() if k != "text"}},
+                                      ensure_ascii=False).encode("utf-8", "replace")
+        if item["broken"]:
+            return Quarantined(rejected, f"corrupt_record: {item['broken']}")
+        if item["drop"]:
+            return Dropped(rejected, item["drop"])
+        record = {self.s.text_field: fields.pop("text"), (self.s.id_field or "id"): fields.get("warc_record_id"),
+                  **fields, "warc_offset": item["offset"]}
         return self._to_document(record, origin, rejected)
 
     def _to_document(self, record: dict, origin: dict, rejected: dict) -> Outcome:

@@ -36,7 +36,8 @@ from transforms.core.outcomes import describe_error
 JSONL = "jsonl"
 PARQUET = "parquet"
 TEXT = "text"
-FORMATS = (JSONL, PARQUET, TEXT)
+WARC = "warc"  # WARC or WET (.warc, .warc.gz, any compression suffix)
+FORMATS = (JSONL, PARQUET, TEXT, WARC)
 
 TRUNCATED_INPUT = "truncated_input"
 CORRUPT_INPUT = "corrupt_input"
@@ -232,7 +233,8 @@ class _ReadFileFn(beam.DoFn):
 
     def process(self, readable: fileio.ReadableFile):
         origin = relative_origin(readable.metadata.path, self._base)
-        read = {JSONL: self._read_jsonl, TEXT: self._read_text, PARQUET: self._read_parquet}[self._fmt]
+        read = {JSONL: self._read_jsonl, TEXT: self._read_text, PARQUET: self._read_parquet,
+                WARC: self._read_warc}[self._fmt]
         line = 0  # records yielded so far, for the read_error message
         try:
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as fh:
@@ -270,6 +272,44 @@ class _ReadFileFn(beam.DoFn):
             origin, None, _raw=bytes(data[: self._max_line_bytes]),
             _truncated=len(data) > self._max_line_bytes, _whole_file=True,
         )
+
+    def _read_warc(self, source: SourceFile, metadata, origin: str):
+        """Record by record (``transforms.io.warc``): documents, drops and broken records as raw records
+        numbered from 1; records that are not documents (request, metadata, ...) only counted. A file
+        with no record at all, and not a WARC from its first byte, is one ``read_error`` naming it."""
+        from apache_beam.metrics import Metrics
+
+        from transforms.io.warc import OVERSIZED, WarcItem, frame_records, parse_record
+
+        stream = DecodedStream(source, metadata.path)
+        ordinal = framed = 0
+        first_broken = None
+        for offset, data, broken in frame_records(stream.read, self._max_line_bytes):
+            item = parse_record(offset, data) if broken is None else None
+            if broken == OVERSIZED:
+                item, broken = WarcItem(offset, drop=OVERSIZED), None
+            if broken is None:
+                framed += 1
+            if item is not None and item.skip:
+                Metrics.counter("corpusmill.read", f"warc_skipped:{item.skip}").inc()
+                continue
+            ordinal += 1
+            fields = {"offset": offset, "broken": broken or item.broken, "drop": item and item.drop,
+                      "fields": item and item.fields}
+            if framed == 0 and offset == 0 and broken:
+                first_broken = raw_record(origin, ordinal, _warc=fields)  # held: a non-WARC file is one error
+                continue
+            if first_broken is not None:
+                yield first_broken
+                first_broken = None
+            yield raw_record(origin, ordinal, _warc=fields)
+        if first_broken is not None:
+            if stream.fault is None:
+                yield raw_record(origin, None, _read_error=f"not a WARC file: {origin} has no WARC/1.x record")
+            else:
+                yield first_broken
+        if stream.fault is not None:
+            yield input_fault(origin, stream.fault, metadata.size_in_bytes, ordinal, None)
 
     def _read_parquet(self, source: SourceFile, metadata, origin: str):
         """Row group by row group; a fault's ``bytes_read`` is where the failing row group
