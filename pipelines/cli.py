@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.debug:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # per-page notes; outcomes say what happened
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # engine start-up chatter; --debug shows it
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar per worker
         # What model engines print (vLLM, torch, their child processes) goes to one file per run.

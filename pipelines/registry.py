@@ -26,6 +26,7 @@ from transforms.quality.language_id import default_model_path as default_lid_mod
 from transforms.quality.perplexity_filter import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.selection.cluster_select import ClusterSelect, ClusterSelectConfig
+from transforms.web.extract_text import ExtractText, ExtractTextConfig
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def _embedding_files(cfg) -> dict[str, tuple[str | None, str]]:
 
 # One StageSpec per stage: name, config model, build, summary[, model files checked before a run starts].
 STAGES = [
+    StageSpec("extract_text", ExtractTextConfig, doc_stage(lambda cfg, ctx: ExtractText(ctx.label, cfg)),
+              "HTML → main text with datatrove's Trafilatura (FineWeb's settings) or resiliparse, per-document timeout"),
     StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg),
               "drop documents whose whitespace-folded text repeats; keep the smallest id"),
     StageSpec("prox", ProxConfig, lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
