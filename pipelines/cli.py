@@ -39,6 +39,17 @@ class _QuietImportNoise(logging.Filter):
 logging.getLogger().addFilter(_QuietImportNoise())
 
 
+def quiet_loguru() -> None:
+    """datatrove logs through loguru, whose default handler prints every INFO line to stderr
+    ("Extracting url filter blacklists..."); keep its errors only."""
+    try:
+        from loguru import logger
+    except ImportError:
+        return
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corpusmill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and Beam logs")
@@ -216,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # per-page notes; outcomes say what happened
+        quiet_loguru()
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # engine start-up chatter; --debug shows it
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar per worker
         # What model engines print (vLLM, torch, their child processes) goes to one file per run.

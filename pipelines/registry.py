@@ -27,6 +27,8 @@ from transforms.quality.perplexity_filter import PerplexityConfig, PerplexityFil
 from transforms.quality.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.selection.cluster_select import ClusterSelect, ClusterSelectConfig
 from transforms.web.extract_text import ExtractText, ExtractTextConfig
+from transforms.web.pii import Pii, PiiConfig
+from transforms.web.url_filter import UrlFilter, UrlFilterConfig
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ def _embedding_files(cfg) -> dict[str, tuple[str | None, str]]:
 STAGES = [
     StageSpec("extract_text", ExtractTextConfig, doc_stage(lambda cfg, ctx: ExtractText(ctx.label, cfg)),
               "HTML → main text with datatrove's Trafilatura (FineWeb's settings) or resiliparse, per-document timeout"),
+    StageSpec("url_filter", UrlFilterConfig, doc_stage(lambda cfg, ctx: UrlFilter(ctx.label, cfg)),
+              "datatrove's URLFilter (FineWeb's block lists) plus user allow/block lists; the reason names the list"),
+    StageSpec("pii", PiiConfig, doc_stage(lambda cfg, ctx: Pii(ctx.label, cfg)),
+              "datatrove's PIIFormatter: e-mail and public IP addresses replaced by its placeholders; counts in provenance"),
     StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg),
               "drop documents whose whitespace-folded text repeats; keep the smallest id"),
     StageSpec("prox", ProxConfig, lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),

@@ -15,5 +15,9 @@ logging.getLogger().addHandler(logging.NullHandler())
 
 from apache_beam.runners.worker import sdk_worker_main  # noqa: E402  (after the handler, on purpose)
 
+from pipelines.cli import quiet_loguru  # noqa: E402
+
+quiet_loguru()  # datatrove's INFO lines (loguru prints them to this worker's stderr)
+
 if __name__ == "__main__":
     sdk_worker_main.main(sys.argv)
