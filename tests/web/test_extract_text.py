@@ -55,3 +55,22 @@ def test_a_page_over_the_timeout_is_quarantined_and_the_next_one_is_extracted():
 def test_both_extractors_find_the_article(extractor):
     [kept] = run(ExtractText("extract_text", ExtractTextConfig(extractor=extractor)), [ARTICLE])
     assert "sediment" in kept.doc["text"] and "Floods move the largest stones" in kept.doc["text"]
+
+
+class FailingOnMarker:
+    """An extractor that raises on one page, to exercise the sandbox's error path (module level: the
+    forkserver child unpickles it)."""
+
+    def extract(self, html: str) -> str:
+        if "MARKER" in html:
+            raise ValueError("cannot parse this page")
+        return "text of " + html[:10]
+
+
+def test_an_extractor_error_is_quarantined_and_the_sandbox_goes_on(monkeypatch):
+    import transforms.web.extract_text as module
+
+    monkeypatch.setattr(module, "make_extractor", lambda cfg: FailingOnMarker())
+    got = run(ExtractText("extract_text", ExtractTextConfig()), ["<p>one</p>", "<p>MARKER</p>", "<p>three</p>"])
+    assert isinstance(got[0], Kept) and isinstance(got[2], Kept)
+    assert isinstance(got[1], Quarantined) and got[1].error == "extract_error: ValueError: cannot parse this page"

@@ -3,7 +3,7 @@
 The extraction itself is datatrove's: its ``Trafilatura`` extractor (so the
 settings, and the decisions, are FineWeb's) run inside its ``ExtractorSandbox``,
 a child process that enforces the per-document timeout and survives an
-extractor that hangs or dies (it is restarted). Outcomes: the text replaces
+extractor that hangs or dies (it is restarted); ``_sandbox`` says what we change. Outcomes: the text replaces
 the HTML (provenance records the extractor and the sizes); an empty extraction
 is dropped ``extract_empty``; a timeout, a crashed extractor or an extractor
 error is quarantined with the error.
@@ -52,20 +52,62 @@ def make_extractor(cfg: ExtractTextConfig):
                        include_tables=cfg.include_tables)
 
 
-def _sandbox(timeout_s: float):
-    """datatrove's ExtractorSandbox, with two changes for a corpusmill worker: its child resets SIGTERM to
-    the default (it is forked, and the CLI turns SIGTERM into KeyboardInterrupt, which would print a
-    traceback each time the sandbox stops a child), and closing it logs nothing (datatrove logs through
-    loguru to stderr)."""
+_START_ALLOWANCE_S = 60.0
+
+
+def _sandbox_worker(conn, extract_fn, warmup_text):
+    """datatrove's ``ExtractorSandbox._worker`` loop, as a module function so a forkserver child can
+    run it; SIGTERM back to the default (the CLI turns it into KeyboardInterrupt, which would print a
+    traceback each time the sandbox stops a child) and Ctrl-C left to the parent."""
     import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    extract_fn(warmup_text)
+    conn.send(None)
+    while True:
+        try:
+            text = conn.recv()
+        except EOFError:
+            break
+        try:
+            conn.send(extract_fn(text))
+        except Exception as exc:  # noqa: BLE001 - sent back and raised per document, as datatrove does
+            conn.send(exc)
+
+
+def _sandbox(timeout_s: float):
+    """datatrove's ExtractorSandbox (per-document timeout in a child process, restarted after a hang or
+    crash), changed where a Beam worker needs it:
+
+    - the child comes from a forkserver, not a fork of the worker: a Beam worker runs gRPC threads,
+      and forking it makes gRPC print "skipping fork() handlers" on stderr at every start;
+    - starting the child has its own allowance (``_START_ALLOWANCE_S``); datatrove counts the start
+      against the first document's timeout, so on a busy machine a document that never ran was a timeout;
+    - closing it logs nothing (datatrove logs through loguru to stderr).
+    """
+    import multiprocessing
 
     from datatrove.pipeline.extractors.base import ExtractorSandbox
 
+    context = multiprocessing.get_context("forkserver")
+
     class Sandbox(ExtractorSandbox):
-        def _worker(self, conn, extract_fn):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the run; the run stops this child
-            super()._worker(conn, extract_fn)
+        def _ensure_process(self, extract_fn):
+            if self.process is not None and self.process.is_alive():
+                return
+            if self.process is not None:
+                self._cleanup_process()
+            self.parent_conn, self.child_conn = context.Pipe()
+            self.process = context.Process(target=_sandbox_worker, daemon=True,
+                                           args=(self.child_conn, extract_fn, self.warmup_text))
+            self.process.start()
+            self.all_processes.append(self.process)
+            if self.parent_conn.poll(_START_ALLOWANCE_S):
+                self.parent_conn.recv()
+            else:
+                self._cleanup_process()
+                raise EOFError(f"the extractor process did not start within {_START_ALLOWANCE_S:g} s")
 
         def close(self) -> None:
             self._cleanup_process()
