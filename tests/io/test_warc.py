@@ -81,8 +81,11 @@ def test_html_responses_become_documents_and_other_records_are_dropped_with_reas
         assert meta["content_type"] == "text/html; charset=utf-8" and meta["warc_date"]
         assert meta["warc_offset"] == offset and doc["text"].startswith("<html>")  # raw HTML until extract_text
     assert french in kept[3]["text"]  # undeclared cp1252, decoded by detection
-    dropped = sorted(o.reason for o in got if isinstance(o, Dropped))
-    assert dropped == ["warc_not_html", "warc_status:404"]
+    dropped = sorted((o.reason, json.loads(o.doc["meta"])["url"]) for o in got if isinstance(o, Dropped))
+    assert dropped == [("warc_not_html", "https://example.org/logo.png"), ("warc_status:404", "https://example.org/gone")]
+    for o in got:
+        if isinstance(o, Dropped):  # a dropped record names itself in the ledger, as a document would
+            assert o.doc["id"] == json.loads(o.doc["meta"])["warc_record_id"] and o.doc["id"].startswith("<urn:uuid:")
     assert not any(isinstance(o, Quarantined) for o in got)
     assert len(got) == 6  # the request and metadata records are counted by the reader, not documents
 
@@ -154,3 +157,7 @@ def test_a_warc_input_runs_end_to_end_with_a_balanced_ledger(tmp_path):
     assert normalize["reasons"] == {"warc_status:500": 1}
     rows = pq.read_table(tmp_path / "out" / "data").to_pylist()
     assert sorted(json.loads(r["meta"])["url"] for r in rows) == [f"https://example.org/{i}" for i in range(6)]
+    rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    assert [(r["reject_reason"], json.loads(r["meta"])["url"]) for r in rejected] == [
+        ("warc_status:500", "https://example.org/0")]
+    assert rejected[0]["id"] not in {r["id"] for r in rows}  # its own record id, not the 200's

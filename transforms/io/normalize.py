@@ -88,10 +88,13 @@ class Normalizer(DocProcessor):
 
     def _warc_record(self, item: dict, origin: dict, rejected: dict) -> Outcome:
         """A WARC/WET record (``transforms.io.warc``): its id is the WARC-Record-ID; url, record id,
-        date, content type and byte offset go to ``meta``."""
+        date, content type and byte offset go to ``meta``, for a dropped record (a 404, an image) too."""
         fields = dict(item["fields"] or {})
-        rejected["_raw"] = json.dumps({"offset": item["offset"], **{k: v for k, v in fields.items() if k != "text"}},
-                                      ensure_ascii=False).encode("utf-8", "replace")
+        headers = {k: v for k, v in fields.items() if k != "text" and v is not None}
+        rejected["_raw"] = json.dumps({"offset": item["offset"], **headers}, ensure_ascii=False).encode("utf-8", "replace")
+        if headers.get("warc_record_id"):
+            rejected["id"] = headers["warc_record_id"]
+            rejected["meta"] = json.dumps({**headers, "warc_offset": item["offset"]}, sort_keys=True, ensure_ascii=False)
         if item["broken"]:
             return Quarantined(rejected, f"corrupt_record: {item['broken']}")
         if item["drop"]:

@@ -38,7 +38,7 @@ class WarcItem:
     (``broken``), or a record that is not a document at all (``skip``: counted, not kept)."""
 
     offset: int  # of the record's first byte in the (decompressed) stream
-    fields: dict | None = None
+    fields: dict | None = None  # headers (and "text" for a document); headers only for a drop
     drop: str | None = None
     broken: str | None = None
     skip: str | None = None
@@ -174,13 +174,13 @@ def _classify(offset: int, record, WarcRecordType) -> WarcItem:
     if kind != WarcRecordType.response:
         return WarcItem(offset, skip=f"warc_{kind}")
     if not record.is_http_parsed:
-        return WarcItem(offset, drop="warc_not_http")
+        return WarcItem(offset, fields=meta, drop="warc_not_http")
     status = record.http_headers.status_code
     content_type = record.http_headers.get("Content-Type") or ""
     if status != 200:
-        return WarcItem(offset, drop=f"warc_status:{status}")
+        return WarcItem(offset, fields={**meta, "content_type": content_type}, drop=f"warc_status:{status}")
     if content_type.split(";")[0].strip().lower() not in _HTML_TYPES:
-        return WarcItem(offset, drop="warc_not_html")
+        return WarcItem(offset, fields={**meta, "content_type": content_type}, drop="warc_not_html")
     payload = record.reader.read()
     return WarcItem(offset, fields={**meta, "content_type": content_type,
                                     "text": decode_payload(payload, _declared_charset(content_type))})
