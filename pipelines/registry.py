@@ -26,6 +26,7 @@ from transforms.quality.language_id import default_model_path as default_lid_mod
 from transforms.quality.perplexity_filter import PerplexityConfig, PerplexityFilter, make_backend_factory
 from transforms.quality.quality_classifier import QualityClassifier, QualityClassifierConfig
 from transforms.selection.cluster_select import ClusterSelect, ClusterSelectConfig
+from transforms.traps.copyright_traps import CopyrightTraps, CopyrightTrapsConfig
 from transforms.web.extract_text import ExtractText, ExtractTextConfig
 from transforms.web.pii import Pii, PiiConfig
 from transforms.web.url_filter import UrlFilter, UrlFilterConfig
@@ -88,7 +89,7 @@ def _embedding_files(cfg) -> dict[str, tuple[str | None, str]]:
 # One StageSpec per stage: name, config model, build, summary[, model files checked before a run starts].
 STAGES = [
     StageSpec("extract_text", ExtractTextConfig, doc_stage(lambda cfg, ctx: ExtractText(ctx.label, cfg)),
-              "HTML → main text with datatrove's Trafilatura (FineWeb's settings) or resiliparse, per-document timeout"),
+              "HTML → main text with datatrove's Trafilatura (its settings; tables on request) or resiliparse, per-document timeout"),
     StageSpec("url_filter", UrlFilterConfig, doc_stage(lambda cfg, ctx: UrlFilter(ctx.label, cfg)),
               "datatrove's URLFilter (FineWeb's block lists) plus user allow/block lists; the reason names the list"),
     StageSpec("pii", PiiConfig, doc_stage(lambda cfg, ctx: Pii(ctx.label, cfg)),
@@ -118,6 +119,10 @@ STAGES = [
               lambda cfg, ctx: ClusterSelect(ctx.label, cfg, _model_path(cfg.embedding.model_path, ctx), ctx.seed),
               "MiniPile selection: embeddings, k-means, clusters excluded by id or rule, a fixed-size sample spread "
               "over the rest; catalogue in the manifest (corpusmill clusters OUT)", _embedding_files),
+    StageSpec("copyright_traps", CopyrightTrapsConfig,
+              lambda cfg, ctx: CopyrightTraps(ctx.label, cfg, ctx.seed, ctx.config_dir),
+              "copyright traps (Meeus et al.): LLM-written sequences inserted into seeded hosts at sentence "
+              "boundaries; the private key in OUT/traps/ (corpusmill traps detect)"),
 ]
 
 REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in STAGES}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import sys
 import time
 
@@ -31,6 +33,7 @@ from transforms.outputs.report import write_report
 from transforms.packing.summary import packing_section
 from transforms.packing.tokens import TokenizerError, tokenizer_for
 from transforms.packing.write_sequences import BUCKETS_DIR, PACKED_DIR
+from transforms.traps.copyright_traps import TRAP_KEY, TRAP_KEY_FILE
 
 
 class LedgerError(RuntimeError):
@@ -130,6 +133,17 @@ def _write_under(staging: str):
     def write(rel: str, data: bytes) -> None:
         write_file(FileSystems.join(staging, rel), data)
     return write
+
+
+def write_trap_key(stage_stats: dict, write) -> dict | None:
+    """Move copyright_traps' key out of the stats (so out of the manifest) into ``traps/traps.jsonl``;
+    the manifest gets its path, row count and sha256, which tie the key to this run and reveal nothing."""
+    rows = [dict(row, stage=stage) for stage, stats in stage_stats.items() for row in stats.pop(TRAP_KEY, None) or []]
+    if not rows:
+        return None
+    data = "".join(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    write(TRAP_KEY_FILE, data)
+    return {"key": TRAP_KEY_FILE, "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def stage_warnings(stage_stats: dict) -> list[str]:
@@ -267,6 +281,7 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
     ledger = build_ledger(_read_lines(layout.ledger), stage_labels(cfg), [s.label for s in cfg.sources])
     stats = fold_stats(_read_lines(layout.stats))
     packing_written = stats.pop(PACKING_STATS, {}).get("written", {})
+    traps = write_trap_key(stats, _write_under(staging))
     FileSystems.delete([layout.work])
     shards = list_parquet(layout.data)
     if not shards:  # an empty result is still a loadable dataset
@@ -320,6 +335,8 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
     }
     if packing is not None:
         manifest["packing"] = packing
+    if traps is not None:
+        manifest["traps"] = traps
     if resumed is not None:
         manifest["resume"] = resumed
     with FileSystems.create(FileSystems.join(staging, "README.md"), mime_type="text/markdown") as fh:

@@ -28,7 +28,7 @@ from transforms.packing.summary import packing_files
 
 # What makes a directory a dataset (refuse to overwrite it), and what a commit moves, manifest last.
 DATASET_MARKERS = (MANIFEST, "data", "rejected")
-DATASET_ENTRIES = ("data", "rejected", "buckets", "packed", "report", "README.md", MANIFEST)
+DATASET_ENTRIES = ("data", "rejected", "buckets", "packed", "report", "traps", "README.md", MANIFEST)
 INCOMPLETE_PREFIX = ".corpusmill-incomplete-"
 REPLACED_PREFIX = ".corpusmill-replaced-"
 

@@ -1,0 +1,64 @@
+"""copyright_traps end to end: traps written by real SmolLM2 (the session's shared engine), inserted in Beam."""
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from transformers import AutoTokenizer
+
+from tests.support.corpora import run_config, write_jsonl
+
+
+def trapped_run(tmp_path, stdlib_docs, smollm2_engine, **stage) -> dict:
+    docs = [{"id": f"d{i:03d}", "text": t, "source": "web" if i % 3 else "books"} for i, t in enumerate(stdlib_docs[:60])]
+    write_jsonl(tmp_path / "in.jsonl", [json.dumps(d).encode() for d in docs], None)
+    raw = {"input": {"paths": [str(tmp_path / "in.jsonl")], "format": "jsonl"},
+           "output": {"dir": str(tmp_path / "out")},
+           "stages": [{"exact_dedup": {}},
+                      {"copyright_traps": {"generator": smollm2_engine.backend_config(), "lengths": [12, 20],
+                                           "repetitions": [1, 6], "per_group": 2, "controls_per_group": 2,
+                                           **stage}}]}
+    with smollm2_engine.shared_by():
+        return run_config(raw, tmp_path)
+
+
+@pytest.mark.slow
+def test_traps_go_into_exactly_their_count_of_distinct_hosts_and_the_key_stays_private(
+        tmp_path, stdlib_docs, smollm2_engine):
+    manifest = trapped_run(tmp_path, stdlib_docs, smollm2_engine, sources=["web"])
+    out = tmp_path / "out"
+    key = [json.loads(line) for line in (out / "traps" / "traps.jsonl").read_text().splitlines()]
+    traps = [k for k in key if k["repetitions"]]
+    controls = [k for k in key if not k["repetitions"]]
+    assert len(traps) == len(controls) == 2 * 2 * 2  # per (length, repetitions) group: 2 traps, 2 controls
+    assert len({k["text"] for k in key}) == len(key)  # unique
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_engine.model)
+    for k in key:
+        assert len(tokenizer.encode(k["text"], add_special_tokens=False)) == k["tokens"] == k["length"]
+        assert 1 < k["perplexity"] < 1e4 and k["generator"]["sha256"] and k["reference"] == k["generator"]
+    rows = pq.read_table(out / "data").to_pylist()
+    by_id = {r["id"]: r for r in rows}
+    for k in traps:  # read back from the shards: exactly `repetitions` hosts, each holding the trap once
+        holders = sorted(r["id"] for r in rows if k["text"] in r["text"])
+        assert holders == sorted(k["hosts"]) and len(set(k["hosts"])) == k["repetitions"]
+        assert all(by_id[h]["text"].count(k["text"]) == 1 and by_id[h]["source"] == "web" for h in k["hosts"])
+    for k in controls:
+        assert not any(k["text"] in r["text"] for r in rows) and k["hosts"] == []
+    hosts = {h for k in traps for h in k["hosts"]}
+    for r in rows:  # the provenance says a trap went in, not which
+        marks = [p for p in r["provenance"] or [] if p["stage"] == "copyright_traps"]
+        assert (r["id"] in hosts) == bool(marks) and all(p["detail"] is None for p in marks)
+    stage = manifest["ledger"][-1]
+    assert stage["stage"] == "copyright_traps" and stage["in"] == stage["kept"] == 60
+    stats = manifest["stage_stats"]["copyright_traps"]
+    assert stats["insertions"] == 2 * (1 + 6) * 2 and stats["eligible_documents"] == 40
+    public = (out / "manifest.json").read_text() + (out / "README.md").read_text()
+    assert manifest["traps"]["rows"] == len(key) and not any(k["text"] in public for k in key)
+
+
+@pytest.mark.slow
+def test_too_few_eligible_documents_fails_the_run_and_writes_no_dataset(tmp_path, stdlib_docs, smollm2_engine):
+    with pytest.raises(Exception, match="eligible document"):
+        trapped_run(tmp_path, stdlib_docs, smollm2_engine, sources=["books"], repetitions=[25])
+    assert not (tmp_path / "out" / "manifest.json").exists()
