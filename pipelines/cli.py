@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--name", required=True)
     release.add_argument("--version", required=True, help="X.Y.Z; an existing version is never overwritten")
     release.add_argument("--to", help="directory of versions (default: RUN_DIR/../releases/NAME)")
+    release.add_argument("--with-traps", action="store_true",
+                         help="a private release that keeps the copyright-trap key (traps/); never publish it")
     release.add_argument("--tokenizer", help="bundled model name, tokenizer directory or tokenizer.json "
                          "(default: SmolLM2's, from `corpusmill models prepare`)")
     release.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -173,7 +175,7 @@ def _cmd_validate(args, _beam_args) -> int:
 def _cmd_release(args, _beam_args) -> int:
     from pipelines.release import cut_release
 
-    cut_release(args.run_dir, args.name, args.version, args.to, args.tokenizer)
+    cut_release(args.run_dir, args.name, args.version, args.to, args.tokenizer, with_traps=args.with_traps)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Layout: ``DIR/X.Y.Z/`` holds the data, ``rejected/``, ``report/``,
 ``manifest.json``, ``README.md`` (dataset card), ``CHANGELOG.md`` and
-``SHA256SUMS``; ``DIR/CHANGELOG.md`` collects every version's entry, newest
+``SHA256SUMS`` (and, only ``with_traps``, the copyright-trap key: a private
+release; otherwise a trap text anywhere but the data shards refuses the release); ``DIR/CHANGELOG.md`` collects every version's entry, newest
 first. A version is written under ``DIR/.X.Y.Z.partial`` and renamed into place
 at the end, so an existing ``DIR/X.Y.Z`` is always complete and is never
 overwritten.
@@ -25,6 +26,8 @@ from transforms.outputs.release_checks import validate_run
 from transforms.outputs.report import REPORT_DIR
 from transforms.outputs.token_counter import TokenCounter
 from transforms.packing.summary import packing_files
+from transforms.traps.copyright_traps import TRAP_KEY_FILE
+from transforms.traps.disclosure import read_key, trap_leaks
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -74,7 +77,7 @@ def _run_files(run_dir: str, manifest: dict) -> list[str]:
 
 
 def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
-                tokenizer: str | None = None, log=print) -> str:
+                tokenizer: str | None = None, with_traps: bool = False, log=print) -> str:
     if not NAME.match(name):
         raise ReleaseError(f"--name {name!r}: letters, digits, '.', '_' and '-' only")
     if not VERSION.match(version):
@@ -100,6 +103,16 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
             + "\n".join(r.line() for r in failed)
         )
 
+    key = None
+    if manifest.get("traps"):
+        try:
+            key = read_key(run_dir)
+        except OSError as exc:
+            raise ReleaseError(f"the run has copyright traps but its key {TRAP_KEY_FILE} cannot be read ({exc}); "
+                               "without it the release cannot be checked for leaked trap texts; release not cut") from None
+    elif with_traps:
+        raise ReleaseError("--with-traps: the run has no copyright traps")
+
     counter = TokenCounter(tokenizer)
     facts = source_facts(run_dir, [s["path"] for s in manifest["shards"]], counter)
     manifest["release"] = {
@@ -111,6 +124,8 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
         **facts,
         "validation": [{"name": r.name, "checked": r.checked, "ok": r.ok} for r in results],
     }
+    if key is not None:
+        manifest["release"]["with_traps"] = with_traps
     prev = previous_version(dest, version)
     previous = read_manifest(FileSystems.join(dest, prev)) if prev else None
     entry = changelog_entry(name, version, today(), manifest, previous)
@@ -137,6 +152,18 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
         if rel != MANIFEST:
             _write(FileSystems.join(staging, rel), data, "text/markdown")
         sums[rel] = hashlib.sha256(data).hexdigest()
+    if key is not None:
+        shards = {f["path"] for f in manifest["shards"]}
+        public = {rel: _read(FileSystems.join(staging, rel)) for rel in sums if rel not in shards}
+        leaks = trap_leaks(public, key)
+        if leaks:
+            FileSystems.delete([staging])
+            raise ReleaseError(f"{len(leaks)} trap or control text(s) would be published outside the data shards "
+                               "(the texts are not shown here); release not cut:\n" + "\n".join(leaks))
+        if with_traps:
+            data = _read(FileSystems.join(run_dir, TRAP_KEY_FILE))
+            _write(FileSystems.join(staging, TRAP_KEY_FILE), data)
+            sums[TRAP_KEY_FILE] = hashlib.sha256(data).hexdigest()
     _write(FileSystems.join(staging, SUMS),
            "".join(f"{digest}  {rel}\n" for rel, digest in sorted(sums.items())).encode("utf-8"), "text/plain")
     FileSystems.rename([staging], [target])

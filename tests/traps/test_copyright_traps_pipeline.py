@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from transformers import AutoTokenizer
 
+from pipelines.release import ReleaseError, cut_release
 from tests.support.corpora import run_config, write_jsonl
 
 
@@ -23,12 +26,17 @@ def trapped_run(tmp_path, stdlib_docs, smollm2_engine, **stage) -> dict:
         return run_config(raw, tmp_path)
 
 
-@pytest.mark.slow
-def test_traps_go_into_exactly_their_count_of_distinct_hosts_and_the_key_stays_private(
-        tmp_path, stdlib_docs, smollm2_engine):
+@pytest.fixture(scope="module")
+def trapped(tmp_path_factory, stdlib_docs, smollm2_engine) -> dict:
+    tmp_path = tmp_path_factory.mktemp("trapped")
     manifest = trapped_run(tmp_path, stdlib_docs, smollm2_engine, sources=["web"])
-    out = tmp_path / "out"
-    key = [json.loads(line) for line in (out / "traps" / "traps.jsonl").read_text().splitlines()]
+    key = [json.loads(line) for line in (tmp_path / "out" / "traps" / "traps.jsonl").read_text().splitlines()]
+    return {"manifest": manifest, "out": tmp_path / "out", "key": key, "tmp": tmp_path}
+
+
+@pytest.mark.slow
+def test_traps_go_into_exactly_their_count_of_distinct_hosts_and_the_key_stays_private(trapped, smollm2_engine):
+    manifest, out, key = trapped["manifest"], trapped["out"], trapped["key"]
     traps = [k for k in key if k["repetitions"]]
     controls = [k for k in key if not k["repetitions"]]
     assert len(traps) == len(controls) == 2 * 2 * 2  # per (length, repetitions) group: 2 traps, 2 controls
@@ -62,3 +70,42 @@ def test_too_few_eligible_documents_fails_the_run_and_writes_no_dataset(tmp_path
     with pytest.raises(Exception, match="eligible document"):
         trapped_run(tmp_path, stdlib_docs, smollm2_engine, sources=["books"], repetitions=[25])
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def files_under(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_release_leaves_the_key_out_and_its_card_counts_the_traps_without_texts(trapped, tmp_path):
+    target = Path(cut_release(str(trapped["out"]), "trapped", "0.1.0", str(tmp_path / "rel"), log=lambda *_: None))
+    files = files_under(target)
+    assert not any(rel.startswith("traps") for rel in files)
+    texts = [k["text"] for k in trapped["key"]]
+    public = "".join(data.decode("utf-8", "replace") for rel, data in files.items() if not rel.endswith(".parquet"))
+    assert not any(t in public for t in texts)
+    data_texts = pq.read_table(target / "data").column("text").to_pylist()
+    assert all(any(k["text"] in t for t in data_texts) for k in trapped["key"] if k["repetitions"])
+    card = files["README.md"].decode()
+    assert "## Copyright traps" in card and "8 fictitious sequences of 12, 20 tokens" in card
+    assert json.loads(files["manifest.json"])["release"]["with_traps"] is False
+
+
+@pytest.mark.slow
+def test_a_trap_text_in_the_card_refuses_the_release_and_with_traps_keeps_the_key(trapped, tmp_path):
+    leaky = tmp_path / "leaky"
+    shutil.copytree(trapped["out"], leaky)
+    manifest = json.loads((leaky / "manifest.json").read_text())
+    trap = next(k for k in trapped["key"] if k["repetitions"])
+    manifest["config"]["description"] = f"our corpus, e.g. '{trap['text']}'"  # rendered in the card's config
+    (leaky / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReleaseError) as refused:
+        cut_release(str(leaky), "trapped", "0.1.0", str(tmp_path / "rel"), log=lambda *_: None)
+    message = str(refused.value)
+    assert f"README.md: {trap['trap_id']}" in message and f"manifest.json: {trap['trap_id']}" in message
+    assert trap["text"] not in message and not (tmp_path / "rel" / "0.1.0").exists()
+    target = Path(cut_release(str(trapped["out"]), "trapped", "0.1.0", str(tmp_path / "private"), with_traps=True,
+                              log=lambda *_: None))
+    assert (target / "traps" / "traps.jsonl").read_bytes() == (trapped["out"] / "traps" / "traps.jsonl").read_bytes()
+    assert "this private release holds the key" in (target / "README.md").read_text()
+    assert "traps/traps.jsonl" in (target / "SHA256SUMS").read_text()

@@ -9,6 +9,7 @@ import yaml
 
 from transforms.outputs.ledger_table import TOP_REASONS, markdown_ledger
 from transforms.packing.summary import packing_card, sequence_configs
+from transforms.traps.disclosure import traps_card
 
 
 def render_card(manifest: dict, name: str = "corpusmill dataset") -> str:
@@ -43,7 +44,7 @@ from datasets import load_dataset
 ds = load_dataset("parquet", data_dir="data")  # or load_dataset(<this directory>)
 ```
 
-{packing_card(manifest.get("packing"))}## Sources (kept rows)
+{packing_card(manifest.get("packing"))}{traps_card(manifest)}## Sources (kept rows)
 
 | source | rows |
 |---|---:|

@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.outputs.ledger_table import drop_rate, markdown_ledger
 from transforms.outputs.token_counter import TokenCounter
 from transforms.packing.summary import packing_card, sequence_configs
+from transforms.traps.disclosure import traps_card
 
 # The order plots appear in the card (transforms.outputs.report's file names).
 REPORT_PLOTS = ("ledger.png", "text_length.png", "languages.png", "quality_signals.png",
@@ -185,7 +186,7 @@ ds = load_dataset("path/to/this/directory", split="train")
 
 Tokens counted with `{tok['name']}` (tokenizer.json sha256 `{tok['sha256'][:16]}…`), no special tokens.
 
-{packing_card(manifest.get("packing"))}## Sources and licenses
+{packing_card(manifest.get("packing"))}{traps_card(manifest)}## Sources and licenses
 
 Licenses are the `license` field each input record carried (kept in `meta`).
 
