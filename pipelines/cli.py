@@ -93,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    traps = sub.add_parser("traps", help="copyright traps: membership inference on a run's trap key")
+    traps_sub = traps.add_subparsers(dest="traps_command", required=True)
+    detect = traps_sub.add_parser("detect", help="ROC AUC per trap group: traps against controls, for a suspect model")
+    detect.add_argument("--key", required=True, help="the run's traps/traps.jsonl (a local or gs:// path)")
+    detect.add_argument("--model", required=True, help="the suspect: a prepared model name or directory, "
+                        "or the model name on --base-url")
+    detect.add_argument("--reference", help="the reference model (default: the key's, the one that measured the traps)")
+    detect.add_argument("--kind", choices=["vllm", "openai"], default="vllm", help="backend for both models")
+    detect.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="--kind openai: the server")
+    detect.add_argument("--max-model-len", type=int, default=2048)
+    detect.add_argument("--out", help="directory for detect.json and detect.png (default: beside the key)")
+    detect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
     release = sub.add_parser("release", help="validate a finished run and cut an immutable versioned release")
     release.add_argument("run_dir")
     release.add_argument("--name", required=True)
@@ -172,6 +185,23 @@ def _cmd_validate(args, _beam_args) -> int:
     return 0
 
 
+def _cmd_traps(args, _beam_args) -> int:
+    from transforms.llm.api import BackendConfig
+    from transforms.traps.detect import detect_from_key
+    from transforms.traps.disclosure import read_key_file
+
+    reference = args.reference
+    if reference is None:
+        models = {row["reference"]["model"] for row in read_key_file(args.key) if row.get("reference")}
+        if len(models) != 1:
+            raise ValueError(f"{args.key}: the key names {len(models)} reference models; pass --reference")
+        reference = models.pop()
+    settings = {"kind": args.kind, "base_url": args.base_url, "max_model_len": args.max_model_len}
+    detect_from_key(args.key, BackendConfig(model=args.model, **settings), BackendConfig(model=reference, **settings),
+                    args.out)
+    return 0
+
+
 def _cmd_release(args, _beam_args) -> int:
     from pipelines.release import cut_release
 
@@ -198,6 +228,7 @@ COMMANDS = {
     "validate": _cmd_validate,
     "inspect": _cmd_inspect,
     "clusters": _cmd_clusters,
+    "traps": _cmd_traps,
     "train-quality": _cmd_train_quality,
     "models": _cmd_models,
     "prox": _cmd_prox,

@@ -158,8 +158,9 @@ def cut_release(run_dir: str, name: str, version: str, to: str | None = None,
         leaks = trap_leaks(public, key)
         if leaks:
             FileSystems.delete([staging])
-            raise ReleaseError(f"{len(leaks)} trap or control text(s) would be published outside the data shards "
-                               "(the texts are not shown here); release not cut:\n" + "\n".join(leaks))
+            raise ReleaseError(f"a trap or control text would be published outside the data shards, in {len(leaks)} "
+                               "place(s) (file: trap id; the texts are not shown here); release not cut:\n"
+                               + "\n".join(leaks))
         if with_traps:
             data = _read(FileSystems.join(run_dir, TRAP_KEY_FILE))
             _write(FileSystems.join(staging, TRAP_KEY_FILE), data)

@@ -318,6 +318,29 @@ def test_prox_model_writer_over_http_in_beam(server, model_dir, tmp_path):
         assert detail["doc_program"].strip()
 
 
+def test_traps_detect_runs_over_http(server, tmp_path, capsys):
+    """`corpusmill traps detect --kind openai`: the key scored through the server, one AUC table."""
+    from pipelines.cli import main
+
+    texts = ["Marnie Tollwood kept eleven brass keys under the bakery stairs of Kellavore.",
+             "The herons of Lake Vastrel count to nine before they leave for the south.",
+             "A cartographer named Oswin drew the river twice and never the same way.",
+             "On the ferry to Drummelin the captain sold maps of islands that sank long ago."]
+    key = tmp_path / "traps.jsonl"
+    key.write_text("".join(json.dumps({"trap_id": f"{kind}-g-{i}", "text": t, "group": "len16-rep10", "length": 16,
+                                       "group_repetitions": 10, "repetitions": 10 if kind == "trap" else 0,
+                                       "reference": {"model": SERVED_NAME}}) + "\n"
+                           for i, (kind, t) in enumerate(zip(["trap", "trap", "control", "control"], texts))))
+    rc = main(["traps", "detect", "--key", str(key), "--model", SERVED_NAME, "--kind", "openai",
+               "--base-url", server.base_url, "--out", str(tmp_path / "detect")])
+    assert rc == 0
+    result = json.loads((tmp_path / "detect" / "detect.json").read_text())
+    groups = {g["group"]: g for g in result["groups"]}
+    assert groups["len16-rep10"]["auc"]["ratio"] == 0.5 and groups["len16-rep10"]["n_traps"] == 2
+    assert all(math.isfinite(s["signals"]["min_k"]) for s in result["sequences"])
+    assert "| len16-rep10 | 2 | 2 | 0.500 |" in capsys.readouterr().out
+
+
 def test_server_stops_and_leaves_no_process(server):
     """Last in the module: SIGTERM to the server alone stops it and its engine within the grace period."""
     assert server.engine_procs, "the server should have started an engine core process"

@@ -11,6 +11,8 @@ from transformers import AutoTokenizer
 
 from pipelines.release import ReleaseError, cut_release
 from tests.support.corpora import run_config, write_jsonl
+from transforms.llm.api import BackendConfig
+from transforms.traps.detect import detect_from_key
 
 
 def trapped_run(tmp_path, stdlib_docs, smollm2_engine, **stage) -> dict:
@@ -109,3 +111,18 @@ def test_a_trap_text_in_the_card_refuses_the_release_and_with_traps_keeps_the_ke
     assert (target / "traps" / "traps.jsonl").read_bytes() == (trapped["out"] / "traps" / "traps.jsonl").read_bytes()
     assert "this private release holds the key" in (target / "README.md").read_text()
     assert "traps/traps.jsonl" in (target / "SHA256SUMS").read_text()
+
+
+@pytest.mark.slow
+def test_detect_with_the_untrained_model_as_its_own_reference_finds_nothing(trapped, tmp_path, smollm2_engine):
+    config = BackendConfig(**smollm2_engine.backend_config())
+    with smollm2_engine.shared_by():
+        result = detect_from_key(str(trapped["out"] / "traps" / "traps.jsonl"), config, config, str(tmp_path),
+                                 log=lambda *_: None)
+    table = {g["group"]: g for g in result["table"]}
+    assert set(table) == {k["group"] for k in trapped["key"]} | {"all"}
+    assert all(g["n_traps"] == g["n_controls"] == 2 for name, g in table.items() if name != "all")
+    assert table["all"]["auc"]["ratio"] == 0.5  # the same model on both sides: every ratio is -1, a tie
+    written = json.loads((tmp_path / "detect.json").read_text())
+    assert written["groups"] == result["table"] and len(written["sequences"]) == len(trapped["key"])
+    assert (tmp_path / "detect.png").stat().st_size > 0

@@ -177,7 +177,7 @@ def build_plan(eligible: int, candidates: list, found: list, traps: list[Trap], 
     stats = [("traps", sum(1 for t in inserted if t.trap_id not in withdrawn)),
              ("controls", sum(1 for t in traps if t.is_control and t.trap_id not in withdrawn)),
              ("withdrawn", len(withdrawn)), ("lengths", sorted({t.length for t in traps})),
-             ("groups", sorted(groups.values(), key=lambda g: g["group"])), ("eligible_documents", eligible),
+             ("groups", sorted(groups.values(), key=lambda g: (g["length"], g["repetitions"], g["perplexity_bin"] or ()))), ("eligible_documents", eligible),
              ("insertions", sum(len(ids) for ids in hosts.values())), ("host_documents", len(by_doc)),
              ("key", TRAP_KEY_FILE), (TRAP_KEY, key)]
     if warnings:

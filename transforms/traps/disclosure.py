@@ -32,7 +32,7 @@ def traps_card(manifest: dict) -> str:
         "## Copyright traps\n\n"
         f"This dataset carries copyright traps (Meeus et al., 2024): {stats.get('traps', '?')} fictitious sequences "
         f"of {', '.join(str(n) for n in stats.get('lengths', []))} tokens, inserted into "
-        f"{stats.get('host_documents', '?')} documents ({stats.get('insertions', '?')} insertions), so that training "
+        f"{stats.get('host_documents', 0):,} documents ({stats.get('insertions', 0):,} insertions), so that training "
         "on it can be detected later. Their texts and hosts are kept by the publisher"
         + (f"; **this private release holds the key** (`{TRAP_KEY_FILE}`): do not publish it.\n\n" if private
            else " and are not part of this release.\n\n")
