@@ -1,11 +1,12 @@
 """The ``pii`` stage: datatrove's ``PIIFormatter`` (FineWeb's): e-mail addresses and public IP addresses
 replaced by its placeholders; private, loopback and reserved ranges left alone.
 
-Replacements are counted with the formatter's own patterns and validator, and
-recorded in provenance when there are any. datatrove cycles through its
+Replacements use the formatter's own patterns, validator and placeholders, and
+are counted in provenance when there are any. datatrove cycles through its
 placeholders across the documents of a process, so the placeholder a document
 gets depends on what ran before it on that worker; here the cycle restarts at
-every document, so a document's output depends on its text alone.
+every document (``replace_cycling``), so a document's output depends on its
+text alone.
 """
 from __future__ import annotations
 
@@ -21,9 +22,20 @@ class PiiConfig(BaseModel):
     only_public_ips: bool = True
 
 
-def count_matches(replacer, text: str) -> int:
-    """How many matches ``replacer`` (a datatrove PIIReplacer) would replace in ``text``."""
-    return sum(1 for m in replacer.regex.finditer(text) if replacer.validator is None or replacer.validator(m.group(0)))
+def replace_cycling(replacer, text: str) -> tuple[str, int]:
+    """``text`` with ``replacer``'s matches (datatrove's PIIReplacer: its regex, validator and placeholders)
+    replaced, the placeholder cycle starting afresh in this text; and the number replaced. Ours, not
+    ``PIIReplacer.replace``, whose cycle position is shared by every document the process formats."""
+    count = 0
+
+    def placeholder(match) -> str:
+        nonlocal count
+        if replacer.validator is not None and not replacer.validator(match.group(0)):
+            return match.group(0)
+        count += 1
+        return replacer.replacements[(count - 1) % len(replacer.replacements)]
+
+    return replacer.regex.sub(placeholder, text), count
 
 
 class Pii(DocProcessor):
@@ -43,11 +55,12 @@ class Pii(DocProcessor):
         if self._formatter is None:
             self.setup()
         f = self._formatter
-        text = doc["text"]
-        emails = count_matches(f.emails_replacer, text) if f.remove_emails else 0
-        ips = count_matches(f.ip_replacer, text) if f.remove_ips else 0
+        text, emails, ips = doc["text"], 0, 0
+        if f.remove_emails:  # e-mails first, then IPs: PIIFormatter.format's order
+            text, emails = replace_cycling(f.emails_replacer, text)
+        if f.remove_ips:
+            text, ips = replace_cycling(f.ip_replacer, text)
         if emails or ips:
-            f.emails_replacer._replace_i = f.ip_replacer._replace_i = 0
-            doc["text"] = f.format(text)
+            doc["text"] = text
             add_provenance(doc, self.label, "pii_replaced", emails=emails, ips=ips)
         return Kept(doc)
