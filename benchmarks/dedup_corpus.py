@@ -89,3 +89,17 @@ def revise(text: str, fraction: float, rng: random.Random, vocabulary: list[str]
             words[at : at + run] = rng.choices(vocabulary, k=run)
         budget -= run
     return "\n".join(" ".join(words) for words in lines)
+
+
+def write_sharded_jsonl(directory: str, records, files: int = 16) -> int:
+    """``records`` (dicts) as ``in-000.jsonl.zst`` … round-robin over ``files`` files; the JSONL bytes written."""
+    writers = [zstandard.ZstdCompressor(level=3).stream_writer(open(os.path.join(directory, f"in-{i:03d}.jsonl.zst"), "wb"))
+               for i in range(files)]
+    size = 0
+    for i, record in enumerate(records):
+        line = (json.dumps(record) + "\n").encode()
+        writers[i % files].write(line)
+        size += len(line)
+    for w in writers:
+        w.close()
+    return size

@@ -16,7 +16,6 @@ GroupByKeys among them) is counted from the pipeline proto before running.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -26,12 +25,11 @@ import time
 
 import apache_beam as beam
 import psutil
-import zstandard
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dedup_corpus import revise, sample_paragraphs  # noqa: E402
+from dedup_corpus import revise, sample_paragraphs, write_sharded_jsonl  # noqa: E402
 
 from pipelines.build import build_pipeline  # noqa: E402
 from pipelines.config import config_from_dict  # noqa: E402
@@ -42,24 +40,18 @@ def make_corpus(directory: str, docs: int, files: int = 16, seed: int = 0) -> in
     rng = random.Random(seed)
     paragraphs = sample_paragraphs()
     vocabulary = [w for p in paragraphs[:2000] for w in p.split()]
-    writers = [
-        zstandard.ZstdCompressor(level=3).stream_writer(open(os.path.join(directory, f"in-{i:03d}.jsonl.zst"), "wb"))
-        for i in range(files)
-    ]
-    recent: list[str] = []
-    size = 0
-    for i in range(docs):
-        if i % 10 == 9 and recent:
-            text = revise(rng.choice(recent), 0.05, rng, vocabulary)
-        else:
-            text = "\n\n".join(rng.choice(paragraphs) for _ in range(rng.randint(1, 3)))
-            recent = (recent + [text])[-1000:]
-        line = (json.dumps({"id": f"d{i:08d}", "text": text}) + "\n").encode()
-        writers[i % files].write(line)
-        size += len(line)
-    for w in writers:
-        w.close()
-    return size
+
+    def records():
+        recent: list[str] = []
+        for i in range(docs):
+            if i % 10 == 9 and recent:
+                text = revise(rng.choice(recent), 0.05, rng, vocabulary)
+            else:
+                text = "\n\n".join(rng.choice(paragraphs) for _ in range(rng.randint(1, 3)))
+                recent = (recent + [text])[-1000:]
+            yield {"id": f"d{i:08d}", "text": text}
+
+    return write_sharded_jsonl(directory, records(), files)
 
 
 class PeakRss:
