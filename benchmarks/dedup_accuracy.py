@@ -23,6 +23,7 @@ end up with the same keeper (``dup_cluster`` of kept rows, ``kept_id`` of droppe
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -118,6 +119,7 @@ def main() -> None:
     print(f"ground truth: {len(texts) * (len(texts) - 1) // 2:,} pairs by brute force, {len(truth):,} with J >= 0.5")
     header = "verify     " + "".join(f" rec[{lo:.1f},{min(hi, 1):.1f})" for lo, hi in BINS)
     print(header + "  rec J>=0.8   dropped  prec(J>=0.7)  prec(J>=0.8)  candidates  rejected")
+    digests = []
     with tempfile.TemporaryDirectory() as tmp:
         for verify in ("none", "signature", "exact"):
             keeper, stats = run_stage(texts, verify, tmp)
@@ -133,10 +135,14 @@ def main() -> None:
             exact = [truth.get((min(a, b), max(a, b)), 0.0) for a, b in dropped]
             p7 = sum(j >= 0.7 for j in exact) / max(1, len(exact))
             p8 = sum(j >= 0.8 for j in exact) / max(1, len(exact))
+            kept_ids = sorted(f"d{i:06d}" for i, k in keeper.items() if index[k] == i)
+            digests.append(f"{verify:<11}{len(kept_ids):,} kept, sha256 of the sorted kept ids "
+                           f"{hashlib.sha256(chr(10).join(kept_ids).encode()).hexdigest()}")
             print(
                 f"{verify:<11}" + "".join(cells) + f"  {recall_high:9.3f}  {len(dropped):8,}  {p7:12.3f}  {p8:12.3f}"
                 f"  {stats['candidate_edges']:10,}  {stats.get('rejected_edges', 0):8,}"
             )
+    print("\n".join(digests))
 
 
 if __name__ == "__main__":

@@ -118,12 +118,13 @@ def read_raw(pipeline: beam.Pipeline, cfg: RunConfig) -> tuple[beam.PCollection,
     return raw_parts | "AllInputs" >> beam.Flatten(pipeline=pipeline), source_results
 
 
-def stage_steps(cfg: RunConfig) -> list[tuple[str, Callable[[], beam.PTransform]]]:
-    """``(label, make transform)`` for every stage in run order, normalize first."""
+def stage_steps(cfg: RunConfig, root: str) -> list[tuple[str, Callable[[], beam.PTransform]]]:
+    """``(label, make transform)`` for every stage in run order, normalize first; scratch under ``root``."""
     steps = [(NORMALIZE, lambda: NormalizeStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
     for entry in cfg.stage_entries():
         ctx = StageContext(
-            label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir
+            label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir,
+            work_dir=OutputLayout(root).work,
         )
         steps.append((entry.label, lambda entry=entry, ctx=ctx: REGISTRY[entry.name].build(entry.config, ctx)))
     return steps
@@ -214,7 +215,7 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig, root: str) -> None:
         ledger_parts.append(result.ledger_lines)
         if result.stats_lines is not None:
             stats_parts.append(result.stats_lines)
-    for label, make in stage_steps(cfg):
+    for label, make in stage_steps(cfg, root):
         result = account(docs, label, make())
         docs = result.kept
         rejected_parts.extend(result.rejected)

@@ -38,6 +38,7 @@ class StageContext:
     seed: int
     config_dir: str  # resolve relative model/data paths against this
     output_dir: str
+    work_dir: str  # scratch under the run's staging directory (spilled documents); deleted when the run ends
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,11 @@ STAGES = [
               "datatrove's URLFilter (FineWeb's block lists) plus user allow/block lists; the reason names the list"),
     StageSpec("pii", PiiConfig, doc_stage(lambda cfg, ctx: Pii(ctx.label, cfg)),
               "datatrove's PIIFormatter: e-mail and public IP addresses replaced by its placeholders; counts in provenance"),
-    StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg),
+    StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg, ctx.work_dir),
               "drop documents whose whitespace-folded text repeats; keep the smallest id"),
     StageSpec("prox", ProxConfig, lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),
               "ProX refinement: document-level then chunk-level programs (rules or a model), strict parser"),
-    StageSpec("minhash_dedup", MinhashDedupConfig, lambda cfg, ctx: MinhashDedup(ctx.label, cfg),
+    StageSpec("minhash_dedup", MinhashDedupConfig, lambda cfg, ctx: MinhashDedup(ctx.label, cfg, ctx.work_dir),
               "MinHash LSH near-duplicate removal with distributed connected components; keep one per cluster"),
     StageSpec("language_id", LanguageIdConfig, _language_id,
               "fastText lid.176 language ID; keep configured languages above min_score",

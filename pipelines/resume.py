@@ -121,7 +121,7 @@ def run_stages(cfg: RunConfig, new_pipeline: Callable[[], beam.Pipeline], root: 
     stages = plan(cfg)
     results, facts = [], []
     previous = None
-    for stage, (label, make) in zip(stages, stage_steps(cfg)):
+    for stage, (label, make) in zip(stages, stage_steps(cfg, root)):
         skipped = is_done(stage)
         if skipped:
             log(f"[corpusmill] stage {stage.index:02d} {label}: materialized (key {stage.key}), skipped")

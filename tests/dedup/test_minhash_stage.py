@@ -57,14 +57,18 @@ def planted(tmp_path, stdlib_docs):
     return {"pattern": str(tmp_path / "in.jsonl"), "n": len(rows), "n_unrelated": len(records), "natural": natural}
 
 
-@pytest.mark.parametrize("verify", ["signature", "exact"])
-def test_stage_drops_planted_duplicates(planted, tmp_path, verify):
+@pytest.mark.parametrize("verify,workers", [("signature", 1), ("exact", 1), ("exact", 2)])
+def test_stage_drops_planted_duplicates(planted, tmp_path, verify, workers):
+    """The same decisions on one worker and on two worker processes."""
     out = tmp_path / "out"
     raw = {
         "input": {"paths": [planted["pattern"]]},
         "output": {"dir": str(out)},
         "stages": [{"minhash_dedup": {"verify": verify, "threshold": 0.8, "max_rounds": 4}}],
     }
+    if workers > 1:
+        raw["runner"] = {"name": "FnApiRunner", "options": {"direct_num_workers": workers,
+                                                           "direct_running_mode": "multi_processing"}}
     manifest = run_config(raw, tmp_path)
     _, stage = manifest["ledger"]
     assert stage["in"] == planted["n"]

@@ -152,6 +152,25 @@ class RouteGroups(beam.DoFn):
             yield self._counters.route(outcome, self._label)
 
 
+class RouteByDecision(beam.DoFn):
+    """A document and a decision made elsewhere on compact keys (a side input) → its outcome, counted and routed.
+
+    For stages that decide on keys and then stream the documents past the
+    decision instead of grouping them (exact_dedup, minhash_dedup).
+    """
+
+    def __init__(self, label: str, decide: Callable[[dict, Any], Outcome]):
+        self._label = label
+        self._decide = decide
+
+    def setup(self):
+        self._counters = StageCounters(self._label)
+
+    def process(self, doc, decisions):
+        self._counters.inputs.inc()
+        yield self._counters.route(self._decide(doc, decisions), self._label)
+
+
 class DocStageFn(beam.DoFn):
     """Side inputs arrive as keyword arguments and go to the processor with each batch."""
 

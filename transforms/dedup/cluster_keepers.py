@@ -1,20 +1,20 @@
-"""Near-duplicate clusters → one keeper each: ``ChooseKeepers``, then ``ApplyDecision``.
+"""Near-duplicate clusters → one keeper each, decided on keys: ``ChooseKeepers``, then ``decide``.
 
 A cluster is every document that shares a component root. The keeper is the
-document of smallest ``rank(doc)``, found by a CombinePerKey that carries only
-(rank, id, size), never the documents; the documents meet their keeper in a
-second join. Both take ``rank`` as a callable so the choice (smallest id,
-highest signal) stays with the stage's config.
+document of smallest ``rank(doc)``, found by a CombinePerKey over (rank, id)
+pairs; each member then learns its keeper and the cluster size by a join on the
+root. Only ids, roots and ranks are grouped, never the documents: the stage
+streams the documents past the resulting ``id → (keeper id, size)`` map, a side
+input (``decide``). ``rank`` is a callable so the choice (smallest id, highest
+signal) stays with the stage's config.
 """
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import apache_beam as beam
 
-from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept
-from transforms.core.runner import RouteGroups, StageCounters
+from transforms.core.outcomes import Dropped, Kept, Outcome
 
 Rank = Callable[[dict], tuple]
 
@@ -44,82 +44,46 @@ class _KeeperCombine(beam.CombineFn):
         return acc
 
 
-def _split_labelled(keyed):
-    """CoGroupByKey(docs by id, labels) → docs with their root, or unclustered docs."""
+def _root_and_rank(keyed):
+    """CoGroupByKey(id: root, rank) → (root, (rank, id)); an id without a rank (no document) is skipped."""
+    doc_id, grouped = keyed
+    roots, ranks = list(grouped["root"]), list(grouped["rank"])
+    if roots and ranks:
+        yield roots[0], (ranks[0], doc_id)
+
+
+def _members(keyed):
+    """CoGroupByKey(root: member ids, keeper) → (id, (keeper id, cluster size)) per member."""
     _, grouped = keyed
-    roots = list(grouped["root"])
-    for doc in grouped["doc"]:
-        if roots:
-            yield beam.pvalue.TaggedOutput("clustered", (roots[0], doc))
-        else:
-            yield doc
+    for _, keeper_id, size in grouped["keeper"]:
+        for doc_id in grouped["member"]:
+            yield doc_id, (keeper_id, size)
 
 
 class ChooseKeepers(beam.PTransform):
-    """``{"docs": docs, "labels": (id, root)}`` → ``clustered`` (root, doc), ``single``
-    (docs in no cluster) and ``keepers`` (root, (best rank, keeper id, cluster size))."""
-
-    def __init__(self, rank: Rank):
-        super().__init__()
-        self._rank = rank
+    """``{"labels": (id, root), "ranks": (id, rank)}`` (ranks of at least the clustered ids)
+    → ``keepers`` (root, (best rank, keeper id, cluster size)) and ``decisions``
+    (id, (keeper id, cluster size)) for every clustered id."""
 
     def expand(self, inputs):
-        rank = self._rank
-        labelled = (
-            {"doc": inputs["docs"] | "KeyById" >> beam.Map(lambda d: (d["id"], d)), "root": inputs["labels"]}
-            | "JoinLabels" >> beam.CoGroupByKey()
-            | "Split" >> beam.FlatMap(_split_labelled).with_outputs("clustered", main="single")
-        )
         keepers = (
-            labelled.clustered
-            | "Rank" >> beam.Map(lambda kv: (kv[0], (rank(kv[1]), kv[1]["id"])))
+            {"root": inputs["labels"], "rank": inputs["ranks"]}
+            | "JoinRanks" >> beam.CoGroupByKey()
+            | "RootRank" >> beam.FlatMap(_root_and_rank)
             | "Keeper" >> beam.CombinePerKey(_KeeperCombine())
         )
-        return {"clustered": labelled.clustered, "single": labelled.single, "keepers": keepers}
-
-
-def resolve_cluster(grouped: dict, rank: Rank, reason: str) -> list:
-    """One cluster (its documents and its keeper): the keeper kept, the others dropped with its id."""
-    best, keeper_id, size = next(iter(grouped["keeper"]))
-    outcomes = []
-    for doc in grouped["docs"]:
-        doc = {**doc, "dup_cluster": keeper_id, "dup_cluster_size": size}
-        outcomes.append(Kept(doc) if rank(doc) == best else Dropped(doc, reason, keeper_id))
-    return outcomes
-
-
-class _SingletonFn(beam.DoFn):
-    def __init__(self, label: str):
-        self._label = label
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc):
-        self._counters.inputs.inc()
-        self._counters.kept.inc()
-        yield {**doc, "dup_cluster": doc["id"], "dup_cluster_size": 1}
-
-
-class ApplyDecision(beam.PTransform):
-    """``ChooseKeepers``' outputs → ``kept`` (keepers and unclustered docs) and ``dropped``
-    (every other clustered doc, with ``reason`` and the keeper's id); every doc gets
-    ``dup_cluster`` (its keeper's id) and ``dup_cluster_size``, and is counted for ``label``."""
-
-    def __init__(self, label: str, rank: Rank, reason: str):
-        super().__init__()
-        self._label = label
-        self._rank = rank
-        self._reason = reason
-
-    def expand(self, chosen):
-        resolved = (
-            {"docs": chosen["clustered"], "keeper": chosen["keepers"]}
+        decisions = (
+            {"member": inputs["labels"] | "ByRoot" >> beam.Map(lambda kv: (kv[1], kv[0])), "keeper": keepers}
             | "JoinKeeper" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(RouteGroups(self._label, functools.partial(resolve_cluster, rank=self._rank, reason=self._reason))).with_outputs(
-                DROPPED, main=KEPT
-            )
+            | "Members" >> beam.FlatMap(_members)
         )
-        singles = chosen["single"] | "Singletons" >> beam.ParDo(_SingletonFn(self._label))
-        kept = (resolved[KEPT], singles) | "AllKept" >> beam.Flatten()
-        return {KEPT: kept, DROPPED: resolved[DROPPED]}
+        return {"keepers": keepers, "decisions": decisions}
+
+
+def decide(doc: dict, decisions: dict[str, tuple[str, int]], reason: str) -> Outcome:
+    """A document and the cluster map: a document in no cluster or its cluster's keeper is kept, any other
+    member dropped with ``reason`` and the keeper's id; every document gets ``dup_cluster`` (its keeper's
+    id) and ``dup_cluster_size``."""
+    keeper_id, size = decisions.get(doc["id"], (doc["id"], 1))
+    doc = {**doc, "dup_cluster": keeper_id, "dup_cluster_size": size}
+    return Kept(doc) if keeper_id == doc["id"] else Dropped(doc, reason, keeper_id)

@@ -1,20 +1,23 @@
 """The ``exact_dedup`` stage: one copy per normalized-text hash, chosen deterministically.
 
-Grouping is a real GroupByKey on the hash, so it scales with workers. The kept
-copy is the one with the smallest (id, origin_file, origin_line), so reruns and
-different runners agree; every other copy is dropped with reason
-``exact_duplicate`` and the kept id.
+The decision needs only keys: (hash, id) pairs are grouped by hash (a real
+GroupByKey, so it scales with workers), and every id after the smallest in its
+group is dropped with reason ``exact_duplicate`` and the kept id. Ids are unique
+once ``normalize`` has run, so the smallest id is the same copy on any runner and
+any number of workers. The documents never meet a grouping: they are parked on
+disk (``transforms.io.spill``) and read back past the dropped ids, a side input.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict
 
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept, Outcome
-from transforms.core.runner import RouteGroups, StageOutputs
+from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
+from transforms.io.spill import ReadSpilled, SpillDocuments, spill_dir
 
 REASON = "exact_duplicate"
 
@@ -25,29 +28,36 @@ class ExactDedupConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def doc_order_key(doc: dict) -> tuple:
-    return (doc["id"], doc.get("origin_file") or "", doc.get("origin_line") or 0)
+def duplicates(ids: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """The ids of one hash → ``(dropped id, kept id)`` for every id but the smallest."""
+    ordered = sorted(ids)
+    for other in ordered[1:]:
+        yield other, ordered[0]
 
 
-def resolve_duplicates(docs: Iterable[dict]) -> list[Outcome]:
-    """All documents sharing one hash: keep the first by ``doc_order_key``, drop the rest."""
-    ordered = sorted(docs, key=doc_order_key)
-    kept = ordered[0]
-    outcomes: list[Outcome] = [Kept(kept)]
-    outcomes.extend(Dropped(doc, REASON, kept_id=kept["id"]) for doc in ordered[1:])
-    return outcomes
+def decide(doc: dict, dropped: dict[str, str]) -> Outcome:
+    kept_id = dropped.get(doc["id"])
+    return Kept(doc) if kept_id is None else Dropped(doc, REASON, kept_id=kept_id)
 
 
 class ExactDedup(beam.PTransform):
-    def __init__(self, label: str, config: ExactDedupConfig | None = None):
+    def __init__(self, label: str, config: ExactDedupConfig | None, work_dir: str):
         super().__init__(label)
         self._stage_label = label
+        self._spill = spill_dir(work_dir, label)
 
     def expand(self, docs):
+        dropped = (
+            docs
+            | "KeyByHash" >> beam.Map(lambda d: (normalized_text_hash(d["text"]), d["id"]))
+            | "Group" >> beam.GroupByKey()
+            | "Duplicates" >> beam.FlatMap(lambda kv: duplicates(kv[1]))
+        )
         outputs = (
             docs
-            | "KeyByHash" >> beam.Map(lambda d: (normalized_text_hash(d["text"]), d))
-            | "Group" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(RouteGroups(self._stage_label, resolve_duplicates)).with_outputs(DROPPED, main=KEPT)
+            | "Spill" >> SpillDocuments(self._spill)
+            | "ReadBack" >> ReadSpilled()
+            | "Apply" >> beam.ParDo(RouteByDecision(self._stage_label, decide), beam.pvalue.AsDict(dropped))
+            .with_outputs(DROPPED, main=KEPT)
         )
         return StageOutputs(outputs[KEPT], outputs[DROPPED])

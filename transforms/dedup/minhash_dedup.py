@@ -2,17 +2,21 @@
 
 ``MinhashDedup`` only composes its steps, one module each:
 
+    docs → SpillDocuments (``transforms.io.spill``: parked on disk once)
     docs → Signatures (``minhash_signatures``: batched numba kernel)
          → BandCandidates (``lsh_candidates``: LSH buckets → star edges; giant buckets skipped)
+         → CandidateDocs (``candidate_docs``: spilled docs read back; shingle sets and ranks of endpoints)
          → VerifyEdges (``verify_edges``: exact or estimated Jaccard, two joins on id; optional)
          → StarComponents (``star_components``: large-star/small-star rounds) → (id, root)
-         → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey)
-         → ApplyDecision (``cluster_keepers``) → kept / dropped ``near_duplicate``
+         → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey) → id → (keeper, size)
+    spilled docs read back past that map (``cluster_keepers.decide``) → kept / dropped ``near_duplicate``
 
-Every step is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node, id
-or root; only per-round change counts and the stats (a few numbers) are
-combined globally. datatrove instead merges all duplicate pairs with union-find
-in one process, which is why it is not reused here.
+Every grouping is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node,
+id or root over compact records (ids, signatures' band keys, shingle sets of
+candidates, ranks); the documents themselves are never grouped, so a local run's
+memory does not grow with their size. Only per-round change counts and the stats
+(a few numbers) are combined globally. datatrove instead merges all duplicate
+pairs with union-find in one process, which is why it is not reused here.
 """
 from __future__ import annotations
 
@@ -24,14 +28,17 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.core.outcomes import DROPPED, KEPT
-from transforms.core.runner import StageOutputs
-from transforms.dedup.cluster_keepers import ApplyDecision, ChooseKeepers
+from transforms.core.runner import RouteByDecision, StageOutputs
+from transforms.dedup.candidate_docs import CandidateDocs
+from transforms.dedup.cluster_keepers import ChooseKeepers, decide
 from transforms.dedup.lsh_candidates import BandCandidates
 from transforms.dedup.minhash_kernels import choose_bands
 from transforms.dedup.minhash_signatures import Signatures
 from transforms.dedup.shingles import ShingleSpec
 from transforms.dedup.star_components import StarComponents
 from transforms.dedup.verify_edges import VerifyEdges
+from transforms.io.spill import ReadSpilled, SpillDocuments, spill_dir
+from transforms.io.unique_ids import doc_order_key
 
 REASON = "near_duplicate"
 
@@ -88,7 +95,7 @@ class MinhashDedupConfig(BaseModel):
 
 def keep_rank(doc: dict, cfg: MinhashDedupConfig) -> tuple:
     """Smaller is better; the cluster keeps the document with the smallest rank."""
-    order = (doc["id"], doc.get("origin_file") or "", doc.get("origin_line") or 0)
+    order = doc_order_key(doc)
     if cfg.keep == "smallest_id":
         return order
     value = (doc.get("signals") or {}).get(cfg.keep_signal, doc.get(cfg.keep_signal))
@@ -118,17 +125,21 @@ class MinhashDedup(beam.PTransform):
     """Docs → ``kept``, ``dropped`` (``near_duplicate``, with the keeper's id), an empty
     ``quarantined`` and ``stats`` (clusters, histogram, edges at each step, rounds)."""
 
-    def __init__(self, label: str, cfg: MinhashDedupConfig | None = None):
+    def __init__(self, label: str, cfg: MinhashDedupConfig | None, work_dir: str):
         super().__init__(label)
         self._stage_label = label
         self._cfg = cfg or MinhashDedupConfig()
+        self._spill = spill_dir(work_dir, label)
 
     def expand(self, docs):
         cfg = self._cfg
-        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature, cfg.batch_size,
-                                                with_shingles=cfg.verify == "exact")
+        spilled = docs | "Spill" >> SpillDocuments(self._spill)
+        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature, cfg.batch_size)
         candidates = sig["signatures"] | "BandCandidates" >> BandCandidates(cfg.bands, cfg.rows, cfg.max_bucket_size)
         edges = candidates["edges"]
+        rank = functools.partial(keep_rank, cfg=cfg)
+        endpoints = {"docs": spilled | "ReadCandidates" >> ReadSpilled(), "edges": edges} | "CandidateDocs" >> \
+            CandidateDocs(rank, cfg.spec if cfg.verify == "exact" else None)
         stats = [
             _stat(edges, "candidate_edges"),
             _stat(candidates["giant"], "giant_buckets_skipped"),
@@ -138,7 +149,7 @@ class MinhashDedup(beam.PTransform):
             | "Params" >> beam.Create([("bands_rows", [cfg.bands, cfg.rows]), ("threshold", cfg.threshold)]),
         ]
         if cfg.verify != "none":
-            payload = sig["signatures"] if cfg.verify == "signature" else sig["shingles"]
+            payload = sig["signatures"] if cfg.verify == "signature" else endpoints["shingles"]
             verified = {"edges": edges, "payload": payload} | "VerifyEdges" >> VerifyEdges(
                 cfg.verify, cfg.verify_threshold or cfg.threshold
             )
@@ -149,9 +160,13 @@ class MinhashDedup(beam.PTransform):
         cc = edges | "Components" >> StarComponents(cfg.max_rounds)
         stats.append(cc["convergence"] | "Convergence" >> beam.FlatMap(lambda d: list(d.items())))
 
-        rank = functools.partial(keep_rank, cfg=cfg)
-        chosen = {"docs": docs, "labels": cc["labels"]} | "ChooseKeepers" >> ChooseKeepers(rank)
-        decided = chosen | "ApplyDecision" >> ApplyDecision(self._stage_label, rank, REASON)
+        chosen = {"labels": cc["labels"], "ranks": endpoints["ranks"]} | "ChooseKeepers" >> ChooseKeepers()
+        decided = (
+            spilled
+            | "ReadBack" >> ReadSpilled()
+            | "Apply" >> beam.ParDo(RouteByDecision(self._stage_label, functools.partial(decide, reason=REASON)),
+                                    beam.pvalue.AsDict(chosen["decisions"])).with_outputs(DROPPED, main=KEPT)
+        )
         sizes = chosen["keepers"] | "Sizes" >> beam.Map(lambda kv: kv[1][2])
         stats += [
             _stat(sizes, "clusters"),

@@ -17,14 +17,13 @@ from transforms.dedup.shingles import ShingleSpec, hash_shingles_batch
 
 
 class _SignatureFn(beam.DoFn):
-    """Batch of docs → (id, signature bytes) and, if asked, (id, shingle set bytes)."""
+    """Batch of docs → (id, signature bytes)."""
 
-    def __init__(self, spec: ShingleSpec, num_perm: int, seed: int, signature: str, with_shingles: bool):
+    def __init__(self, spec: ShingleSpec, num_perm: int, seed: int, signature: str):
         self._spec = spec
         self._num_perm = num_perm
         self._seed = seed
         self._signature = signature
-        self._with_shingles = with_shingles
 
     def setup(self):
         self._a, self._b = permutations(self._num_perm, self._seed)
@@ -44,27 +43,22 @@ class _SignatureFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("empty", 1)
                 continue
             yield doc["id"], sigs[i].tobytes()
-            if self._with_shingles:
-                shingles = np.unique(hashes[offsets[i] : offsets[i + 1]])
-                yield beam.pvalue.TaggedOutput("shingles", (doc["id"], shingles.tobytes()))
 
 
 class Signatures(beam.PTransform):
-    """Docs → ``signatures`` (id, uint64 signature bytes), ``shingles`` (id, sorted shingle
-    hashes; only ``with_shingles``, for exact verification) and ``empty`` (one element per
+    """Docs → ``signatures`` (id, uint64 signature bytes) and ``empty`` (one element per
     document without a single shingle: it gets no signature, so it is never a duplicate)."""
 
     def __init__(self, spec: ShingleSpec, num_perm: int, seed: int,
-                 signature: Literal["native", "datasketch"] = "native", batch_size: int = 512,
-                 with_shingles: bool = False):
+                 signature: Literal["native", "datasketch"] = "native", batch_size: int = 512):
         super().__init__()
-        self._fn = _SignatureFn(spec, num_perm, seed, signature, with_shingles)
+        self._fn = _SignatureFn(spec, num_perm, seed, signature)
         self._batch_size = batch_size
 
     def expand(self, docs):
         out = (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
-            | "Sign" >> beam.ParDo(self._fn).with_outputs("empty", "shingles", main="signatures")
+            | "Sign" >> beam.ParDo(self._fn).with_outputs("empty", main="signatures")
         )
-        return {"signatures": out.signatures, "shingles": out.shingles, "empty": out.empty}
+        return {"signatures": out.signatures, "empty": out.empty}

@@ -26,6 +26,11 @@ SAME_TEXT = "exact_duplicate"
 COLLISION = "duplicate_id"
 
 
+def doc_order_key(doc: dict) -> tuple:
+    """A total order on documents that is the same on every runner: id first (unique after this stage)."""
+    return (doc["id"], doc.get("origin_file") or "", doc.get("origin_line") or 0)
+
+
 def occurrence_key(doc: dict) -> tuple:
     return (doc.get("origin_file") or "", doc.get("origin_line") or 0, doc.get("source") or "", doc["text"])
 

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, add_provenance, mark_rejected
 from transforms.core.runner import ApplyDocStage, StageCounters, StageOutputs
 from transforms.core.text_hash import stable_bucket
-from transforms.dedup.exact_dedup import doc_order_key
 from transforms.io.parquet_sink import RANK
+from transforms.io.unique_ids import doc_order_key
 from transforms.ordering.clustering import (
     EMBEDDED_FOR,
     EMBEDDING,
