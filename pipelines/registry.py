@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from transforms.core.model_files import ModelStats, WithStats
 from transforms.core.outcomes import DocProcessor
 from transforms.core.runner import ApplyDocStage
+from transforms.decontam.decontaminate import Decontaminate, DecontaminateConfig
 from transforms.dedup.exact_dedup import ExactDedup, ExactDedupConfig
 from transforms.dedup.minhash_dedup import MinhashDedup, MinhashDedupConfig
 from transforms.ordering.icp_order import IcpOrder, IcpOrderConfig
@@ -95,6 +96,10 @@ STAGES = [
               "datatrove's URLFilter (FineWeb's block lists) plus user allow/block lists; the reason names the list"),
     StageSpec("pii", PiiConfig, doc_stage(lambda cfg, ctx: Pii(ctx.label, cfg)),
               "datatrove's PIIFormatter: e-mail and public IP addresses replaced by its placeholders; counts in provenance"),
+    StageSpec("decontaminate", DecontaminateConfig,
+              lambda cfg, ctx: Decontaminate(ctx.label, cfg, ctx.config_dir, ctx.work_dir),
+              "documents holding evaluation-set text (word 13-gram overlap, GPT-3 style) dropped or redacted; "
+              "matched items in provenance, contamination per eval set in the stats"),
     StageSpec("exact_dedup", ExactDedupConfig, lambda cfg, ctx: ExactDedup(ctx.label, cfg, ctx.work_dir),
               "drop documents whose whitespace-folded text repeats; keep the smallest id"),
     StageSpec("prox", ProxConfig, lambda cfg, ctx: ProxStage(ctx.label, cfg, ctx.config_dir, ctx.seed),

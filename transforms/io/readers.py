@@ -361,6 +361,12 @@ def _row_group_start(metadata, group: int) -> int:
     return min(starts, default=0)
 
 
+def read_file(metadata, fmt: str, base: str, max_line_bytes: int) -> Iterator[dict]:
+    """One matched file's raw records, outside a pipeline (eval sets read on the launching machine)."""
+    fn = _ReadFileFn(fmt, base, max_line_bytes)
+    yield from fn.process(fileio.ReadableFile(metadata))
+
+
 class ReadInputs(beam.PTransform):
     """Read every pattern (local or remote) as raw records, then spread them out."""
 

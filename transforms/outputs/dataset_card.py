@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import yaml
 
+from transforms.decontam.summary import contamination_card
 from transforms.outputs.ledger_table import TOP_REASONS, markdown_ledger
 from transforms.packing.summary import packing_card, sequence_configs
 from transforms.traps.disclosure import traps_card
@@ -44,7 +45,7 @@ from datasets import load_dataset
 ds = load_dataset("parquet", data_dir="data")  # or load_dataset(<this directory>)
 ```
 
-{packing_card(manifest.get("packing"))}{traps_card(manifest)}## Sources (kept rows)
+{packing_card(manifest.get("packing"))}{traps_card(manifest)}{contamination_card(manifest)}## Sources (kept rows)
 
 | source | rows |
 |---|---:|

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.decontam.summary import contamination_card
 from transforms.outputs.ledger_table import drop_rate, markdown_ledger
 from transforms.outputs.token_counter import TokenCounter
 from transforms.packing.summary import packing_card, sequence_configs
@@ -186,7 +187,7 @@ ds = load_dataset("path/to/this/directory", split="train")
 
 Tokens counted with `{tok['name']}` (tokenizer.json sha256 `{tok['sha256'][:16]}…`), no special tokens.
 
-{packing_card(manifest.get("packing"))}{traps_card(manifest)}## Sources and licenses
+{packing_card(manifest.get("packing"))}{traps_card(manifest)}{contamination_card(manifest)}## Sources and licenses
 
 Licenses are the `license` field each input record carried (kept in `meta`).
 

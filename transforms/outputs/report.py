@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.decontam.summary import contamination_html
 from transforms.io.normalize import INPUT_FAULTS
 from transforms.io.normalize import STAGE as NORMALIZE
 from transforms.outputs.ledger_table import html_ledger
@@ -467,6 +468,7 @@ Files: <a href="../manifest.json">manifest.json</a>, <a href="../README.md">data
 <h2>Ledger</h2>
 {html_ledger(manifest.get('ledger', []))}
 {_input_faults_html(manifest.get('stage_stats', {}))}
+{contamination_html(manifest)}
 <h2>Plots</h2>
 <p>Distributions over {sampled_rows:,} kept rows; the score plots also show the rejected rows that were scored.</p>
 {figure_html}
