@@ -15,6 +15,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines.build import PACKING_STATS, OutputLayout, build_pipeline, stage_labels
 from pipelines.config import ConfigError, RunConfig, config_as_data
+from pipelines.malloc_tuning import tune_malloc
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION
 from transforms.core.ledger import build_ledger, fold_stats, input_records, ledger_violations
 from transforms.io.dataset_dir import check_replaceable, commit, new_staging, recover
@@ -62,9 +63,11 @@ class QuietWorkersFnApiRunner(FnApiRunner):
 
 
 def new_pipeline(cfg: RunConfig, beam_args: list[str]) -> beam.Pipeline:
-    """The run's Beam pipeline; on FnApiRunner the runner above, so local worker processes stay quiet."""
+    """The run's Beam pipeline; on FnApiRunner the runner above, so local worker processes stay quiet,
+    and this process (the local runner) with the local runs' malloc settings."""
     options = pipeline_options(cfg, beam_args)
     if runner_name(cfg, beam_args) == "FnApiRunner":
+        tune_malloc()
         return beam.Pipeline(runner=QuietWorkersFnApiRunner(), options=options)
     return beam.Pipeline(options=options)
 

@@ -24,6 +24,10 @@ from apache_beam.io.parquetio import ReadAllFromParquet, WriteToParquet
 from transforms.io.checkpoint import STAGED_SCHEMA, from_staged_row, to_staged_row
 
 SPILL_DIR = "spill"  # under the run's work directory, which the run deletes when it ends
+# Reading back decodes a whole row group at once (Beam's ParquetSource), so row groups are kept
+# small: Beam's default buffers 64 MB per row group, several hundred MB per worker once decoded.
+ROW_GROUP_BYTES = 8 * 2**20
+RECORD_BATCH_ROWS = 256
 
 
 def spill_dir(work_dir: str, label: str, name: str = "docs") -> str:
@@ -42,7 +46,8 @@ class SpillDocuments(beam.PTransform):
             docs
             | "ToRow" >> beam.Map(to_staged_row)
             | "Write" >> WriteToParquet(FileSystems.join(self._directory, "part"), STAGED_SCHEMA, codec="snappy",
-                                        file_name_suffix=".parquet")
+                                        file_name_suffix=".parquet", row_group_buffer_size=ROW_GROUP_BYTES,
+                                        record_batch_size=RECORD_BATCH_ROWS)
         )
 
 
