@@ -50,6 +50,10 @@ class OutputLayout:
     def work(self) -> str:
         return FileSystems.join(self.root, WORK_DIR)
 
+    def sink_runs(self, sink: str) -> str:
+        """Scratch for one sink's sorted runs (``transforms.io.shard_runs``)."""
+        return FileSystems.join(self.work, "sink", sink)
+
     @property
     def ledger(self) -> str:
         return FileSystems.join(self.work, LEDGER_FILE)
@@ -120,11 +124,12 @@ def read_raw(pipeline: beam.Pipeline, cfg: RunConfig) -> tuple[beam.PCollection,
 
 def stage_steps(cfg: RunConfig, root: str) -> list[tuple[str, Callable[[], beam.PTransform]]]:
     """``(label, make transform)`` for every stage in run order, normalize first; scratch under ``root``."""
-    steps = [(NORMALIZE, lambda: NormalizeStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg))))]
+    work_dir = OutputLayout(root).work
+    steps = [(NORMALIZE, lambda: NormalizeStage(NORMALIZE, _MultiInputNormalizer(normalize_settings(cfg)), work_dir))]
     for entry in cfg.stage_entries():
         ctx = StageContext(
             label=entry.label, seed=cfg.seed, config_dir=cfg.config_dir, output_dir=cfg.output.dir,
-            work_dir=OutputLayout(root).work,
+            work_dir=work_dir,
         )
         steps.append((entry.label, lambda entry=entry, ctx=ctx: REGISTRY[entry.name].build(entry.config, ctx)))
     return steps
@@ -180,7 +185,7 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
     out = cfg.output
     _ = docs | "WriteData" >> WriteParquetShards(
         layout.data, DOCUMENT_SCHEMA, document_to_row, document_sort_key,
-        out.shard_rows, out.row_group_rows, out.zstd_level,
+        out.shard_rows, out.row_group_rows, out.zstd_level, layout.sink_runs(DATA_DIR),
     )
     if out.packing is not None:
         stats_parts.append(
@@ -192,7 +197,7 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
     if out.write_rejected:
         _ = rejected | "WriteRejected" >> WriteParquetShards(
             layout.rejected, REJECTED_SCHEMA, rejected_to_row, rejected_sort_key,
-            out.shard_rows, out.row_group_rows, out.zstd_level,
+            out.shard_rows, out.row_group_rows, out.zstd_level, layout.sink_runs(REJECTED_DIR),
         )
     _ = (
         ledger_parts

@@ -119,3 +119,22 @@ def test_bad_eval_sets_fail_before_anything_runs(planted, tmp_path, change, mess
                        .replace(")", r"\)")):
         run_config(raw, tmp_path)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
+
+
+def test_a_document_the_search_fails_on_is_quarantined_and_the_rest_decided(planted, tmp_path):
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.decontam.decontaminate import Decontaminate, DecontaminateConfig
+
+    cfg = DecontaminateConfig(eval_sets=[{"name": "my-eval", "paths": ["evals/*.jsonl"],
+                                          "fields": ["question", "answer"]}])
+    docs = [r for r in planted["rows"] if r["id"] in ("verbatim-0", "clean-0")] + [{"id": "bad", "text": None}]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        out = p | beam.Create(docs) | Decontaminate("decontaminate", cfg, str(tmp_path), str(tmp_path / "work"))
+        assert_that(out.kept | "KeptIds" >> beam.Map(lambda d: d["id"]), equal_to(["clean-0"]), label="kept")
+        assert_that(out.dropped | "DroppedIds" >> beam.Map(lambda d: d["id"]), equal_to(["verbatim-0"]),
+                    label="dropped")
+        assert_that(out.quarantined | "Errors" >> beam.Map(lambda d: (d["id"], d["_reject"]["error"][:9])),
+                    equal_to([("bad", "TypeError")]), label="quarantined")

@@ -7,8 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.corpora import REPO, run_config, write_jsonl
-from transforms.core.outcomes import Dropped, Kept, Quarantined
-from transforms.io.unique_ids import resolve_id
+from transforms.core.outcomes import DROPPED, QUARANTINED, Dropped, Kept, Quarantined
+from transforms.io.spill import ADDRESS
+from transforms.io.unique_ids import OCCURRENCE_KEYS, decide, resolve_id
 
 
 def test_first_occurrence_wins_same_text_is_a_duplicate_other_text_a_collision():
@@ -17,12 +18,16 @@ def test_first_occurrence_wins_same_text_is_a_duplicate_other_text_a_collision()
         {"id": "a", "text": "other text", "origin_file": "a.jsonl", "origin_line": 9},
         {"id": "a", "text": "later, same", "origin_file": "a.jsonl", "origin_line": 2},
     ]
-    outcomes = resolve_id(docs)
-    assert isinstance(outcomes[0], Kept) and outcomes[0].doc["origin_line"] == 2
-    assert isinstance(outcomes[1], Quarantined) and outcomes[1].doc["origin_line"] == 9
-    assert outcomes[1].error.startswith("duplicate_id: ") and outcomes[1].kept_id == "a"
-    assert isinstance(outcomes[2], Dropped) and outcomes[2].reason == "exact_duplicate"  # whitespace folded
-    assert [type(o) for o in resolve_id(list(reversed(docs)))] == [type(o) for o in outcomes]
+    keys = [{**{k.name: k.of(d) for k in OCCURRENCE_KEYS}, ADDRESS: ("f", i)} for i, d in enumerate(docs)]
+    rejections = dict(resolve_id(keys))
+    assert ("f", 2) not in rejections  # a.jsonl:2 comes first and keeps the id
+    assert rejections[("f", 1)][0] == QUARANTINED and rejections[("f", 1)][1].startswith("duplicate_id: ")
+    assert rejections[("f", 0)] == (DROPPED, "exact_duplicate", "a")  # whitespace folded
+    assert dict(resolve_id(list(reversed(keys)))) == rejections
+    assert isinstance(decide((("f", 2), docs[2]), rejections), Kept)
+    assert isinstance(decide((("f", 1), docs[1]), rejections), Quarantined)
+    dropped = decide((("f", 0), docs[0]), rejections)
+    assert isinstance(dropped, Dropped) and dropped.kept_id == "a"
 
 
 def _corpus(tmp_path, stdlib_docs):

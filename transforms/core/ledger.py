@@ -36,14 +36,18 @@ class CountStage(beam.PTransform):
 
     def expand(self, pcolls: dict):
         stage = self._stage
+        # Each part is counted where it is made (the combine runs in that part's workers), so only
+        # counts, not a record per document, cross to wherever the four parts meet.
         parts = [
-            pcolls[IN] | "In" >> beam.Map(lambda _: (stage, IN, "")),
-            pcolls[KEPT] | "Kept" >> beam.Map(lambda _: (stage, KEPT, "")),
-            pcolls[DROPPED] | "Dropped" >> beam.Map(lambda d: (stage, DROPPED, reason_of(d))),
-            pcolls[QUARANTINED]
-            | "Quarantined" >> beam.Map(lambda d: (stage, QUARANTINED, reason_of(d))),
+            pcolls[IN] | "In" >> beam.Map(lambda _: (stage, IN, "")) | "CountIn" >> beam.combiners.Count.PerElement(),
+            pcolls[KEPT] | "Kept" >> beam.Map(lambda _: (stage, KEPT, ""))
+            | "CountKept" >> beam.combiners.Count.PerElement(),
+            pcolls[DROPPED] | "Dropped" >> beam.Map(lambda d: (stage, DROPPED, reason_of(d)))
+            | "CountDropped" >> beam.combiners.Count.PerElement(),
+            pcolls[QUARANTINED] | "Quarantined" >> beam.Map(lambda d: (stage, QUARANTINED, reason_of(d)))
+            | "CountQuarantined" >> beam.combiners.Count.PerElement(),
         ]
-        return parts | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
+        return parts | "Flatten" >> beam.Flatten()
 
 
 def ledger_line(entry) -> str:

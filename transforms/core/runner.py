@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -126,16 +126,16 @@ class StageCounters:
         return beam.pvalue.TaggedOutput(QUARANTINED, mark_rejected(outcome, label))
 
 
-class RouteGroups(beam.DoFn):
-    """``(key, grouped documents)`` → a pure decision's outcomes, counted and routed as the runner does.
+class RouteByDecision(beam.DoFn):
+    """A document and a decision made elsewhere on compact keys (a side input) → its outcome, counted and routed.
 
-    For stages whose decision needs a grouping (exact_dedup, one id per document,
-    near-duplicate keepers). ``counted_upstream``: an earlier half of the stage
-    already counted these documents in and kept, so only a rejection is counted
-    (and taken back from kept).
+    For stages that decide on keys and then stream the documents past the
+    decision instead of grouping them (unique ids, exact_dedup, minhash_dedup).
+    ``counted_upstream``: an earlier half of the stage already counted these
+    documents in and kept, so only a rejection is counted (and taken back from kept).
     """
 
-    def __init__(self, label: str, decide: Callable[[Any], Iterable[Outcome]], counted_upstream: bool = False):
+    def __init__(self, label: str, decide: Callable[[Any, Any], Outcome], counted_upstream: bool = False):
         self._label = label
         self._decide = decide
         self._counted_upstream = counted_upstream
@@ -143,32 +143,16 @@ class RouteGroups(beam.DoFn):
     def setup(self):
         self._counters = StageCounters(self._label)
 
-    def process(self, keyed):
-        for outcome in self._decide(keyed[1]):
-            if not self._counted_upstream:
-                self._counters.inputs.inc()
-            elif not isinstance(outcome, Kept):
-                self._counters.kept.dec()
-            yield self._counters.route(outcome, self._label)
-
-
-class RouteByDecision(beam.DoFn):
-    """A document and a decision made elsewhere on compact keys (a side input) → its outcome, counted and routed.
-
-    For stages that decide on keys and then stream the documents past the
-    decision instead of grouping them (exact_dedup, minhash_dedup).
-    """
-
-    def __init__(self, label: str, decide: Callable[[dict, Any], Outcome]):
-        self._label = label
-        self._decide = decide
-
-    def setup(self):
-        self._counters = StageCounters(self._label)
-
-    def process(self, doc, decisions):
-        self._counters.inputs.inc()
-        yield self._counters.route(self._decide(doc, decisions), self._label)
+    def process(self, element, decisions):
+        outcome = self._decide(element, decisions)
+        if not self._counted_upstream:
+            self._counters.inputs.inc()
+        elif isinstance(outcome, Kept):
+            yield outcome.doc
+            return
+        else:
+            self._counters.kept.dec()
+        yield self._counters.route(outcome, self._label)
 
 
 class DocStageFn(beam.DoFn):

@@ -15,7 +15,11 @@ def normalized_text_hash(text: str) -> str:
     return hashlib.blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()
 
 
+def stable_hash64(key: str) -> int:
+    """A 64-bit hash that is the same on every machine and Python run (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+
+
 def stable_bucket(key: str, buckets: int) -> int:
-    """A bucket that is the same on every machine and Python run (unlike ``hash``)."""
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % buckets
+    """A bucket that is the same on every machine and Python run."""
+    return stable_hash64(key) % buckets

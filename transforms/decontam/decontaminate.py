@@ -25,7 +25,16 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept, add_provenance
+from transforms.core.outcomes import (
+    DROPPED,
+    KEPT,
+    QUARANTINED,
+    Dropped,
+    Kept,
+    Quarantined,
+    add_provenance,
+    describe_error,
+)
 from transforms.core.runner import StageCounters, StageOutputs
 from transforms.decontam.eval_index import EvalIndex, HashTable
 from transforms.decontam.eval_sets import EvalSetConfig, read_eval_set
@@ -99,6 +108,13 @@ class _DecontaminateFn(beam.DoFn):
 
     def process(self, doc, index: EvalIndex):
         self._counters.inputs.inc()
+        try:  # all of one document's outputs, or none and the document quarantined with the error
+            outputs = list(self._search(doc, index))
+        except Exception as exc:  # noqa: BLE001 - a failing document is quarantined, not the run
+            outputs = [self._counters.route(Quarantined(doc, describe_error(exc)), self._label)]
+        yield from outputs
+
+    def _search(self, doc, index: EvalIndex):
         cfg = self._cfg
         contaminated = {name: m for name, m in index.search(doc["text"]).items()
                         if m.whole or m.ngrams >= cfg.min_matches}
@@ -150,7 +166,7 @@ class Decontaminate(beam.PTransform):
         save_index(index, self._index_path)
         side = docs.pipeline | "IndexPath" >> beam.Create([self._index_path]) | "LoadIndex" >> beam.Map(load_index)
         out = docs | "Search" >> beam.ParDo(_DecontaminateFn(self._stage_label, cfg), beam.pvalue.AsSingleton(side)) \
-            .with_outputs(DROPPED, "contaminated", "found", "redacted", main=KEPT)
+            .with_outputs(DROPPED, QUARANTINED, "contaminated", "found", "redacted", main=KEPT)
         found = out.found | "DistinctItems" >> beam.Distinct() | "SetOfItem" >> beam.Map(lambda kv: kv[0])
         stats = [
             docs.pipeline | "Facts" >> beam.Create([
@@ -161,4 +177,4 @@ class Decontaminate(beam.PTransform):
             out.redacted | "CountRedacted" >> beam.combiners.Count.Globally()
             | "RedactedStat" >> beam.Map(lambda n: ("redacted_docs", n)),
         ]
-        return StageOutputs(out[KEPT], out[DROPPED], stats=stats | "AllStats" >> beam.Flatten())
+        return StageOutputs(out[KEPT], out[DROPPED], out[QUARANTINED], stats=stats | "AllStats" >> beam.Flatten())

@@ -1,29 +1,42 @@
 """One document per id: what ``normalize`` does after it has made documents.
 
 Policy: among the documents that share an id, the first by
-``(origin_file, origin_line, source, text)`` keeps it. A later one with the
-same text (whitespace-folded, as ``exact_dedup`` compares) is the same
+``(origin_file, origin_line, source, text hash)`` keeps it. A later one with
+the same text (whitespace-folded, as ``exact_dedup`` compares) is the same
 document read twice: dropped ``exact_duplicate`` with ``kept_id``. One with a
 different text is a collision the input must fix: quarantined
 ``duplicate_id`` with ``kept_id``. The order is a property of the records,
-not of bundles, so the same occurrence wins on any number of workers.
+not of bundles, so the same occurrence wins on any number of workers (records
+equal in all four are the same text read twice, and which copy stays does not
+change the data).
 
-Only ids that occur more than once are shuffled with their documents: a
-key-only count finds them (a side input of colliding ids, normally tiny), and
-every other document passes straight through.
+No document is held for this: they are parked on disk once
+(``transforms.io.spill``) beside those four keys; a key-only count finds the ids
+that occur more than once (normally none), only their keys are grouped and
+resolved, and the documents are read back past the decision, keyed by where
+each was parked.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
 import apache_beam as beam
+import pyarrow as pa
 
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, Quarantined
-from transforms.core.runner import RouteGroups, StageOutputs
+from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
+from transforms.io.spill import ADDRESS, KeyColumn, ReadSpilled, SpillDocuments
 
 SAME_TEXT = "exact_duplicate"
 COLLISION = "duplicate_id"
+OCCURRENCE_KEYS = (
+    KeyColumn("id", pa.string(), lambda d: d["id"]),
+    KeyColumn("origin_file", pa.string(), lambda d: d.get("origin_file")),
+    KeyColumn("origin_line", pa.int64(), lambda d: d.get("origin_line")),
+    KeyColumn("source", pa.string(), lambda d: d.get("source")),
+    KeyColumn("text_hash", pa.string(), lambda d: normalized_text_hash(d["text"])),
+)
 
 
 def doc_order_key(doc: dict) -> tuple:
@@ -31,44 +44,51 @@ def doc_order_key(doc: dict) -> tuple:
     return (doc["id"], doc.get("origin_file") or "", doc.get("origin_line") or 0)
 
 
-def occurrence_key(doc: dict) -> tuple:
-    return (doc.get("origin_file") or "", doc.get("origin_line") or 0, doc.get("source") or "", doc["text"])
+def occurrence_key(keys: dict) -> tuple:
+    return (keys["origin_file"] or "", keys["origin_line"] or 0, keys["source"] or "", keys["text_hash"],
+            keys[ADDRESS])
 
 
-def resolve_id(docs: Iterable[dict]) -> list[Outcome]:
-    """All documents with one id: keep the first occurrence, reject the rest (see the module docstring)."""
-    ordered = sorted(docs, key=occurrence_key)
+def resolve_id(occurrences: Iterable[dict]) -> list[tuple]:
+    """The key rows of all documents with one id → ``(address, rejection)`` for every one but the first.
+
+    A rejection is ``(DROPPED, reason, kept_id)`` or ``(QUARANTINED, error, kept_id)``.
+    """
+    ordered = sorted(occurrences, key=occurrence_key)
     kept = ordered[0]
-    kept_hash = normalized_text_hash(kept["text"])
-    where = f"{kept.get('origin_file')}:{kept.get('origin_line')}" if kept.get("origin_file") else "a generated document"
-    outcomes: list[Outcome] = [Kept(kept)]
-    for doc in ordered[1:]:
-        if normalized_text_hash(doc["text"]) == kept_hash:
-            outcomes.append(Dropped(doc, SAME_TEXT, kept_id=kept["id"]))
+    where = f"{kept['origin_file']}:{kept['origin_line']}" if kept["origin_file"] else "a generated document"
+    rejections = []
+    for keys in ordered[1:]:
+        if keys["text_hash"] == kept["text_hash"]:
+            rejections.append((keys[ADDRESS], (DROPPED, SAME_TEXT, kept["id"])))
         else:
-            outcomes.append(Quarantined(
-                doc, f"{COLLISION}: id {kept['id']!r} already names a different text ({where})", kept_id=kept["id"]))
-    return outcomes
+            error = f"{COLLISION}: id {kept['id']!r} already names a different text ({where})"
+            rejections.append((keys[ADDRESS], (QUARANTINED, error, kept["id"])))
+    return rejections
 
 
-class _SplitByCollision(beam.DoFn):
-    COLLIDING = "colliding"
-
-    def process(self, doc, colliding):
-        if doc["id"] in colliding:
-            yield beam.pvalue.TaggedOutput(self.COLLIDING, (doc["id"], doc))
-        else:
-            yield doc
+def decide(parked: tuple, rejections: dict) -> Outcome:
+    """A read-back ``(address, document)`` and the rejections by address → its outcome."""
+    address, doc = parked
+    rejection = rejections.get(address)
+    if rejection is None:
+        return Kept(doc)
+    outcome, why, kept_id = rejection
+    if outcome == DROPPED:
+        return Dropped(doc, why, kept_id=kept_id)
+    return Quarantined(doc, why, kept_id=kept_id)
 
 
 class EnforceUniqueIds(beam.PTransform):
-    """Documents → ``StageOutputs`` with every kept id unique."""
+    """Documents → ``StageOutputs`` with every kept id unique; documents parked under ``spill``."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, spill: str):
         super().__init__()
         self._stage_label = label
+        self._spill = spill
 
     def expand(self, docs):
+        parked = docs | "Park" >> SpillDocuments(self._spill, OCCURRENCE_KEYS)
         colliding = (
             docs
             | "Ids" >> beam.Map(lambda d: (d["id"], 1))
@@ -76,13 +96,18 @@ class EnforceUniqueIds(beam.PTransform):
             | "Repeated" >> beam.Filter(lambda kv: kv[1] > 1)
             | "RepeatedIds" >> beam.Map(lambda kv: (kv[0], True))
         )
-        split = docs | "Split" >> beam.ParDo(
-            _SplitByCollision(), beam.pvalue.AsDict(colliding)
-        ).with_outputs(_SplitByCollision.COLLIDING, main=KEPT)
-        resolved = (
-            split[_SplitByCollision.COLLIDING]
-            | "GroupColliding" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(RouteGroups(self._stage_label, resolve_id, counted_upstream=True)).with_outputs(DROPPED, QUARANTINED, main=KEPT)
+        rejections = (
+            parked
+            | "ReadKeys" >> ReadSpilled(columns=[k.name for k in OCCURRENCE_KEYS])
+            | "OfRepeatedIds" >> beam.Filter(lambda keys, ids: keys["id"] in ids, beam.pvalue.AsDict(colliding))
+            | "ById" >> beam.Map(lambda keys: (keys["id"], keys))
+            | "GroupById" >> beam.GroupByKey()
+            | "Resolve" >> beam.FlatMap(lambda kv: resolve_id(kv[1]))
         )
-        return StageOutputs(
-            (split[KEPT], resolved[KEPT]) | "Kept" >> beam.Flatten(), resolved[DROPPED], resolved[QUARANTINED])
+        routed = (
+            parked
+            | "ReadBack" >> ReadSpilled(with_address=True)
+            | "Apply" >> beam.ParDo(RouteByDecision(self._stage_label, decide, counted_upstream=True),
+                                    beam.pvalue.AsDict(rejections)).with_outputs(DROPPED, QUARANTINED, main=KEPT)
+        )
+        return StageOutputs(routed[KEPT], routed[DROPPED], routed[QUARANTINED])

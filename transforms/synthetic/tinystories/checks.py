@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import lemminflect
-
 from transforms.synthetic.tinystories.prompts import Instruction
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -42,6 +40,8 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=8192)
 def word_forms(word: str, part: str) -> frozenset[str]:
     """The word and its inflections in that part of speech (lemminflect; regular rules for unknown words)."""
+    import lemminflect  # here, not at the top: it imports spacy and torch, ~200 MB in every Beam process
+
     upos = _UPOS[part]
     forms = {word.lower()}
     inflections = lemminflect.getAllInflections(word, upos=upos) or lemminflect.getAllInflectionsOOV(word, upos=upos)
@@ -51,6 +51,8 @@ def word_forms(word: str, part: str) -> frozenset[str]:
 
 
 def token_has_lemma(token: str, word: str, part: str) -> bool:
+    import lemminflect
+
     lemmas = lemminflect.getAllLemmas(token, upos=_UPOS[part])
     return any(word.lower() == lem.lower() for group in lemmas.values() for lem in group)
 
