@@ -139,3 +139,41 @@ def test_signature_estimates_jaccard_and_bands_collide_for_near_duplicates(stdli
     k0, k1, k2 = (set(band_keys(s, 14, 8)) for s in sigs)
     assert len(k0) == 14 and not (k0 & k2)
     assert band_keys(sigs[0], 14, 8) == band_keys(sigs[0].copy(), 14, 8)
+
+
+def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
+    """Chunked by key slice in any order and grouped per slice, the band keys give exactly the star edges
+    (member → bucket minimum) and giant buckets that grouping every (band, hash) key alone gives."""
+    from collections import defaultdict
+
+    from transforms.dedup.lsh_candidates import bucket_edges, partition_chunks
+
+    rng = np.random.default_rng(0)
+    n, band_count = 3000, 4
+    hashes = rng.integers(0, 2**63, size=(n, band_count), dtype=np.uint64) * np.uint64(2)
+    hashes[rng.integers(0, n, 400)] = hashes[rng.integers(0, n, 400)]  # documents sharing every band
+    hashes[rng.integers(0, n, 900), 2] = hashes[7, 2]  # one band bucket of ~900: giant at 500
+    ids = [f"doc-{i:05d}" for i in range(n)]
+    expected_buckets = defaultdict(set)
+    for i in range(n):
+        for b in range(band_count):
+            expected_buckets[(b, int(hashes[i, b]))].add(ids[i])
+    expected_edges, expected_giant = set(), []
+    for members in expected_buckets.values():
+        if 2 <= len(members) <= 500:
+            expected_edges |= {(v, min(members)) for v in members if v != min(members)}
+        elif len(members) > 500:
+            expected_giant.append(len(members))
+    slices = defaultdict(list)
+    for part in np.array_split(rng.permutation(n), 3):  # three workers' chunks
+        flat_ids = [ids[i] for i in part for _ in range(band_count)]
+        bands = np.tile(np.arange(band_count, dtype=np.uint32), len(part))
+        for key, chunk in partition_chunks(bands, hashes[part].ravel(), flat_ids):
+            slices[key].append(chunk)
+    edges, giant = set(), []
+    for chunks in slices.values():
+        e, g = bucket_edges(chunks, 500)
+        edges |= set(e)
+        giant += g
+    assert expected_edges and expected_giant
+    assert edges == expected_edges and sorted(giant) == sorted(expected_giant)

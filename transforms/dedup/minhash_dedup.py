@@ -2,10 +2,10 @@
 
 ``MinhashDedup`` only composes its steps, one module each:
 
-    docs → SpillDocuments (``transforms.io.spill``: parked on disk once)
-    docs → Signatures (``minhash_signatures``: batched numba kernel)
+    docs → SpillDocuments (``transforms.io.spill``: parked on disk once, with id and rank beside them)
+    docs → Signatures (``minhash_signatures``: batched numba kernels → band keys)
          → BandCandidates (``lsh_candidates``: LSH buckets → star edges; giant buckets skipped)
-         → CandidateDocs (``candidate_docs``: spilled docs read back; shingle sets and ranks of endpoints)
+         → CandidateDocs (``candidate_docs``: parked ids and ranks read back; ranks and shingle sets of endpoints)
          → VerifyEdges (``verify_edges``: exact or estimated Jaccard, two joins on id; optional)
          → StarComponents (``star_components``: large-star/small-star rounds) → (id, root)
          → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey) → id → (keeper, size)
@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.core.outcomes import DROPPED, KEPT
 from transforms.core.runner import RouteByDecision, StageOutputs
-from transforms.dedup.candidate_docs import CandidateDocs
+from transforms.dedup.candidate_docs import CandidateDocs, candidate_keys
 from transforms.dedup.cluster_keepers import ChooseKeepers, decide
 from transforms.dedup.lsh_candidates import BandCandidates
 from transforms.dedup.minhash_kernels import choose_bands
@@ -133,13 +133,14 @@ class MinhashDedup(beam.PTransform):
 
     def expand(self, docs):
         cfg = self._cfg
-        spilled = docs | "Spill" >> SpillDocuments(self._spill)
-        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature, cfg.batch_size)
-        candidates = sig["signatures"] | "BandCandidates" >> BandCandidates(cfg.bands, cfg.rows, cfg.max_bucket_size)
-        edges = candidates["edges"]
         rank = functools.partial(keep_rank, cfg=cfg)
-        endpoints = {"docs": spilled | "ReadCandidates" >> ReadSpilled(), "edges": edges} | "CandidateDocs" >> \
-            CandidateDocs(rank, cfg.spec if cfg.verify == "exact" else None)
+        spilled = docs | "Spill" >> SpillDocuments(self._spill, candidate_keys(rank))
+        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.bands, cfg.rows, cfg.signature,
+                                                cfg.batch_size, keep_signatures=cfg.verify == "signature")
+        candidates = sig["bands"] | "BandCandidates" >> BandCandidates(cfg.max_bucket_size)
+        edges = candidates["edges"]
+        endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> \
+            CandidateDocs(cfg.spec if cfg.verify == "exact" else None)
         stats = [
             _stat(edges, "candidate_edges"),
             _stat(candidates["giant"], "giant_buckets_skipped"),

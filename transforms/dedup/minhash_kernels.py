@@ -19,7 +19,6 @@ from typing import Callable, Iterable, Sequence
 
 import numba
 import numpy as np
-import xxhash
 from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.lsh import _false_negative_probability, _false_positive_probability, _optimal_param
@@ -149,10 +148,39 @@ def fp_fn_areas(threshold: float, bands: int, rows: int) -> tuple[float, float]:
     )
 
 
+@numba.njit(inline="always")
+def _mix64(x):
+    """splitmix64's finalizer: a bijection on 64 bits that spreads every input bit."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@numba.njit(cache=True)
+def _band_hashes_kernel(sigs, bands, rows, out):
+    for i in range(sigs.shape[0]):
+        for band in range(bands):
+            h = _mix64(np.uint64(band) + np.uint64(0x9E3779B97F4A7C15))
+            for r in range(rows):
+                h = _mix64(h ^ sigs[i, band * rows + r])
+            out[i, band] = h
+
+
+def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(documents × bands) 64-bit hashes of each band's rows: the LSH bucket keys of a batch, in one
+    numba pass (per document and band in Python, hashing cost more than the signatures)."""
+    sigs = np.ascontiguousarray(sigs, dtype=np.uint64)
+    out = np.empty((sigs.shape[0], bands), dtype=np.uint64)
+    _band_hashes_kernel(sigs, bands, rows, out)
+    return out
+
+
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[tuple[int, int]]:
     """(band index, 64-bit hash of the band's rows): the LSH bucket keys of one document."""
-    sig = np.ascontiguousarray(signature[: bands * rows], dtype=np.uint64)
-    return [(i, xxhash.xxh64_intdigest(sig[i * rows : (i + 1) * rows].tobytes())) for i in range(bands)]
+    return [(band, int(h)) for band, h in enumerate(band_hashes(signature[None, : bands * rows], bands, rows)[0])]
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

@@ -1,12 +1,44 @@
-"""Materialized stage outputs for resumable runs: pipeline documents as Parquet, losslessly
-(``transforms.io.document_json``'s staged rows, sharded and sorted like the sinks)."""
+"""Materialized stage outputs for resumable runs: pipeline documents as Parquet, losslessly.
+
+A stage's output must come back exactly as the next stage would have seen it
+in one pipeline, including pipeline-internal keys (``_reject``, ``_rank``,
+``_raw`` bytes) and values the final schema reshapes (``signals`` as a dict).
+So each row holds the whole document as JSON (bytes tagged and base64-coded;
+JSON floats round-trip exactly) next to its ``id`` for inspection.
+"""
 from __future__ import annotations
 
+import base64
+import json
+
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.io.document_json import STAGED_SCHEMA, from_staged_row, to_staged_row
 from transforms.io.parquet_sink import WriteParquetShards
+
+STAGED_SCHEMA = pa.schema([("id", pa.string()), ("doc", pa.string())])
+_BYTES = "__corpusmill_bytes__"
+
+
+def _encode(value):
+    if isinstance(value, (bytes, bytearray)):
+        return {_BYTES: base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError(f"cannot materialize a value of type {type(value).__name__}")
+
+
+def _decode(obj: dict):
+    if len(obj) == 1 and _BYTES in obj:
+        return base64.b64decode(obj[_BYTES])
+    return obj
+
+
+def to_staged_row(doc: dict) -> dict:
+    return {"id": doc.get("id"), "doc": json.dumps(doc, ensure_ascii=False, default=_encode)}
+
+
+def from_staged_row(row: dict) -> dict:
+    return json.loads(row["doc"], object_hook=_decode)
 
 
 class WriteStaged(WriteParquetShards):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 from typing import Callable, Iterable
 
@@ -26,7 +25,6 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core.text_hash import content_id
-from transforms.io.document_json import decode_document
 from transforms.io.shard_runs import (
     HASHED,
     RANK,
@@ -38,6 +36,7 @@ from transforms.io.shard_runs import (
     read_run_slice,
     shard_of,
 )
+from transforms.io.spill import decode_parked
 
 # How much encoded document text one merge step reads at once: it takes as many consecutive
 # shards as fit (at least one), so reads stay few however small the shards are.
@@ -130,11 +129,11 @@ class _HashingSink:
         self.closed = True
 
 
-def write_sorted_shard(path: str, keyed: list[tuple[str, str]], schema: pa.Schema, to_row, row_group_rows: int,
+def write_sorted_shard(path: str, keyed: list[tuple[bytes, bytes]], schema: pa.Schema, to_row, row_group_rows: int,
                        zstd_level: int) -> dict:
-    """``(sort key as JSON, encoded document)`` pairs → one Parquet file in key order, written row group
+    """``(encoded sort key, encoded document)`` pairs → one Parquet file in key order, written row group
     by row group (the same bytes as one ``write_table``); one row group's documents are decoded at a time."""
-    keys = [json.loads(key) for key, _ in keyed]
+    keys = [decode_parked(key) for key, _ in keyed]
     order = sorted(range(len(keyed)), key=keys.__getitem__)
     del keys
     with FileSystems.create(path, mime_type="application/octet-stream") as handle:
@@ -142,7 +141,7 @@ def write_sorted_shard(path: str, keyed: list[tuple[str, str]], schema: pa.Schem
         writer = pq.ParquetWriter(sink, schema, compression="zstd", compression_level=zstd_level,
                                   write_statistics=True)
         for start in range(0, len(order), row_group_rows):
-            rows = [to_row(decode_document(keyed[i][1])) for i in order[start:start + row_group_rows]]
+            rows = [to_row(decode_parked(keyed[i][1])) for i in order[start:start + row_group_rows]]
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=row_group_rows)
         writer.close()
     return {"path": path, "rows": len(order), "bytes": sink.size, "sha256": sink.sha256.hexdigest()}
@@ -173,7 +172,7 @@ class _WriteShardGroupFn(beam.DoFn):
 
     def process(self, group):
         first, end, shards, runs = group
-        by_shard: dict[int, list[tuple[str, str]]] = {}
+        by_shard: dict[int, list[tuple[bytes, bytes]]] = {}
         for kind in (RANKED, HASHED):
             lo = position_range(kind, first, shards, self._shard_rows)[0]
             hi = position_range(kind, end - 1, shards, self._shard_rows)[1]

@@ -19,8 +19,6 @@ Runs are Parquet through Beam's ``FileSystems``, so they work on gs:// as well.
 """
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.core.text_hash import stable_hash64
-from transforms.io.spill import DOC, RUN_BYTES, KeyColumn, SpillWriter, open_spilled
+from transforms.io.spill import DOC, RUN_BYTES, KeyColumn, SpillWriter, encode_parked, open_spilled
 
 RANK = "_rank"
 RANKED, HASHED = "ranked", "hashed"
@@ -67,13 +65,13 @@ def _position(doc: dict) -> int:
 
 
 class _SortKey:
-    """The shard's sort key of a document, as JSON (a list compares as the tuple did)."""
+    """The shard's sort key of a document, encoded (``spill.encode_parked``: decodes to the same tuple)."""
 
     def __init__(self, sort_key):
         self._sort_key = sort_key
 
-    def __call__(self, doc: dict) -> str:
-        return json.dumps(self._sort_key(doc), ensure_ascii=False)
+    def __call__(self, doc: dict) -> bytes:
+        return encode_parked(self._sort_key(doc))
 
 
 class WriteRunsFn(beam.DoFn):
@@ -84,7 +82,7 @@ class WriteRunsFn(beam.DoFn):
 
     def __init__(self, directory: str, sort_key, run_bytes: int = RUN_BYTES):
         self._directory = directory
-        self._keys = (KeyColumn(POSITION, pa.uint64(), _position), KeyColumn(SORT_KEY, pa.string(), _SortKey(sort_key)))
+        self._keys = (KeyColumn(POSITION, pa.uint64(), _position), KeyColumn(SORT_KEY, pa.binary(), _SortKey(sort_key)))
         self._run_bytes = run_bytes
 
     def start_bundle(self):
@@ -107,7 +105,7 @@ class WriteRunsFn(beam.DoFn):
                 yield GlobalWindows.windowed_value({**written, "kind": kind})
 
 
-def read_run_slice(run: dict, lo: int, hi: int | None) -> tuple[list[int], list[str], list[str]]:
+def read_run_slice(run: dict, lo: int, hi: int | None) -> tuple[list[int], list[bytes], list[bytes]]:
     """Positions, sort keys and encoded documents of the run's rows with ``lo <= position < hi``."""
     if run["last"] < lo or (hi is not None and run["first"] >= hi):
         return [], [], []

@@ -18,8 +18,11 @@ a few small columns instead of every document. Files go through Beam's
 ``FileSystems``, so on Dataflow the same graph writes to the run's staging
 directory on GCS.
 
-Rows are the document as lossless JSON (``transforms.io.document_json``) plus
-the key columns, so documents come back exactly as they went in.
+Rows are the key columns plus the document encoded with Beam's own element
+coder (``FastPrimitivesCoder``, what the runner would have used to carry it
+between stages): documents come back exactly as they went in, at a tenth of
+JSON's cost. Parked files are scratch of one run; what outlives a run is JSON
+(``--resume`` stage outputs, ``transforms.io.checkpoint``) or the final schema.
 """
 from __future__ import annotations
 
@@ -30,18 +33,28 @@ from typing import Any, Callable
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.coders.coders import FastPrimitivesCoder
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.transforms.window import GlobalWindows
-
-from transforms.io.document_json import decode_document, encode_document
 
 SPILL_DIR = "spill"  # under the run's work directory, which the run deletes when it ends
 DOC = "doc"
 ADDRESS = "_address"  # (file path, row): where a read-back document or key row was parked
-# A worker holds at most this much encoded document text before writing a file.
+# A worker holds at most this much of encoded documents before writing a file.
 RUN_BYTES = 32 * 2**20
 # Reading back decodes a whole row group at once: small groups keep a reader's memory small.
 ROW_GROUP_ROWS = 256
+
+
+_CODER = FastPrimitivesCoder()
+
+
+def encode_parked(value: Any) -> bytes:
+    return _CODER.encode(value)
+
+
+def decode_parked(data: bytes) -> Any:
+    return _CODER.decode(data)
 
 
 def spill_dir(work_dir: str, label: str, name: str = "docs") -> str:
@@ -58,7 +71,7 @@ class KeyColumn:
 
 
 class SpillWriter:
-    """Documents → Parquet files of at most ``run_bytes`` of JSON, optionally sorted by one key column.
+    """Documents → Parquet files of at most ``run_bytes`` of encoded documents, optionally sorted by one key column.
 
     ``add`` and ``flush`` return the description of a file they wrote
     (``{path, rows, bytes}``, plus ``first``/``last`` of the sort column), else None.
@@ -72,12 +85,12 @@ class SpillWriter:
         self._sort_by = sort_by
         self._run_bytes = run_bytes
         self._row_group_rows = row_group_rows
-        self._schema = pa.schema([(k.name, k.type) for k in keys] + [(DOC, pa.string())])
+        self._schema = pa.schema([(k.name, k.type) for k in keys] + [(DOC, pa.binary())])
         self._rows: list[tuple] = []
         self._bytes = 0
 
     def add(self, doc: dict) -> dict | None:
-        encoded = encode_document(doc)
+        encoded = encode_parked(doc)
         self._rows.append(tuple(k.of(doc) for k in self._keys) + (encoded,))
         self._bytes += len(encoded)
         return self.flush() if self._bytes >= self._run_bytes else None
@@ -156,9 +169,9 @@ class _ReadSpilledFn(beam.DoFn):
                     if self._columns:
                         yield {**values, ADDRESS: (path, row)}
                     elif self._with_address:
-                        yield (path, row), decode_document(values[DOC])
+                        yield (path, row), decode_parked(values[DOC])
                     else:
-                        yield decode_document(values[DOC])
+                        yield decode_parked(values[DOC])
                     row += 1
 
 
