@@ -21,7 +21,7 @@ from transforms.core.runner import StageOutputs
 from transforms.io.normalize import STAGE as NORMALIZE
 from transforms.io.normalize import Normalizer, NormalizeSettings
 from transforms.io.normalize_stage import NormalizeStage
-from transforms.io.parquet_sink import WriteParquetShards, document_sort_key, rejected_sort_key
+from transforms.io.parquet_sink import WriteParquetShards, as_parts, document_sort_key, rejected_sort_key
 from transforms.io.readers import ReadInputs
 from transforms.packing.tokens import tokenizer_for
 from transforms.packing.write_sequences import WriteSequences
@@ -193,9 +193,8 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
             | "Pack" >> WriteSequences(root, out.packing, tokenizer_for(out.packing), out.zstd_level)
             | "PackingStat" >> beam.Map(lambda v: stats_line({"stage": PACKING_STATS, "name": "written", "value": v}))
         )
-    rejected = rejected_parts | "AllRejected" >> beam.Flatten()
     if out.write_rejected:
-        _ = rejected | "WriteRejected" >> WriteParquetShards(
+        _ = as_parts(rejected_parts) | "WriteRejected" >> WriteParquetShards(
             layout.rejected, REJECTED_SCHEMA, rejected_to_row, rejected_sort_key,
             out.shard_rows, out.row_group_rows, out.zstd_level, layout.sink_runs(REJECTED_DIR),
         )

@@ -25,7 +25,7 @@ from pipelines.config import RunConfig
 from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
 from transforms.io.checkpoint import ReadStaged, WriteStaged
-from transforms.io.parquet_sink import document_sort_key, rejected_sort_key
+from transforms.io.parquet_sink import as_parts, document_sort_key, rejected_sort_key
 
 STAGES_DIR = "_stages"
 MARKER = "_SUCCESS.json"
@@ -99,7 +99,7 @@ def _run_stage(cfg, stage, make, upstream, new_pipeline) -> list:
     results = sources + [result]
     out = cfg.output
     _ = result.kept | "WriteKept" >> WriteStaged(stage.path(KEPT_DIR), document_sort_key, out.shard_rows, out.zstd_level)
-    _ = ([r for res in results for r in res.rejected] | "AllRejected" >> beam.Flatten()
+    _ = (as_parts([r for res in results for r in res.rejected])
          | "WriteRejected" >> WriteStaged(stage.path(REJECTED_DIR), rejected_sort_key, out.shard_rows, out.zstd_level))
     _ = ([res.ledger_lines for res in results] | "AllLedger" >> beam.Flatten()
          | "WriteLedger" >> beam.io.WriteToText(stage.path(LEDGER), shard_name_template="", num_shards=1))

@@ -191,8 +191,14 @@ def _clean_up(written: Iterable, runs_dir: str) -> None:
     delete_runs(runs_dir)
 
 
+def as_parts(pcolls: list) -> dict:
+    """Several PCollections as one input of ``WriteParquetShards`` (Beam passes a dict through whole)."""
+    return {str(i): pcoll for i, pcoll in enumerate(pcolls)}
+
+
 class WriteParquetShards(beam.PTransform):
-    """Write a PCollection of documents as ``DIR/part-XXXXX-of-YYYYY.parquet``; scratch runs under ``runs_dir``.
+    """Write documents (a PCollection, or a dict of them written as one: ``as_parts``) as
+    ``DIR/part-XXXXX-of-YYYYY.parquet``; scratch runs under ``runs_dir``.
 
     Outputs one ``{path, rows, bytes, sha256}`` per shard written. A shard is
     bounded by ``shard_rows`` (exactly when ranked, in expectation when hashed).
@@ -224,11 +230,25 @@ class WriteParquetShards(beam.PTransform):
         self._group_bytes = group_bytes
 
     def expand(self, docs):
+        # Several parts (the rejected rows of every stage) are not flattened first: a flatten of
+        # outputs of different stages is a buffer of every document in the local runner. Each part
+        # writes its own runs where it is made, and only the run lists meet, as side inputs.
+        parts = list(docs.values()) if isinstance(docs, dict) else [docs]
+        run_lists = [
+            beam.pvalue.AsSingleton(
+                part
+                | f"WriteRuns[{i}]" >> beam.ParDo(WriteRunsFn(self._runs_dir, self._sort_key, self._run_bytes))
+                | f"Runs[{i}]" >> beam.combiners.ToList()
+            )
+            for i, part in enumerate(parts)
+        ]
+        pipeline = parts[0].pipeline
         written = (
-            docs
-            | "WriteRuns" >> beam.ParDo(WriteRunsFn(self._runs_dir, self._sort_key, self._run_bytes))
-            | "AllRuns" >> beam.combiners.ToList()
-            | "PlanShards" >> beam.FlatMap(plan_shard_groups, self._shard_rows, self._group_bytes)
+            pipeline
+            | "Start" >> beam.Create([None])
+            | "PlanShards" >> beam.FlatMap(lambda _, shard_rows, group_bytes, *lists: plan_shard_groups(
+                [run for runs in lists for run in runs], shard_rows, group_bytes),
+                self._shard_rows, self._group_bytes, *run_lists)
             | "Spread" >> beam.Reshuffle()
             | "WriteShards" >> beam.ParDo(
                 _WriteShardGroupFn(self._directory, self._schema, self._to_row,
