@@ -146,6 +146,7 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
     (member → bucket minimum) and giant buckets that grouping every (band, hash) key alone gives."""
     from collections import defaultdict
 
+    from transforms.core.key_slices import PackedStrings
     from transforms.dedup.lsh_candidates import bucket_edges, partition_chunks
 
     rng = np.random.default_rng(0)
@@ -166,9 +167,10 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
             expected_giant.append(len(members))
     slices = defaultdict(list)
     for part in np.array_split(rng.permutation(n), 3):  # three workers' chunks
-        flat_ids = [ids[i] for i in part for _ in range(band_count)]
+        part_ids = PackedStrings.of(ids[i] for i in part)
         bands = np.tile(np.arange(band_count, dtype=np.uint32), len(part))
-        for key, chunk in partition_chunks(bands, hashes[part].ravel(), flat_ids):
+        id_rows = np.repeat(np.arange(len(part)), band_count)
+        for key, chunk in partition_chunks(bands, hashes[part].ravel(), part_ids, id_rows):
             slices[key].append(chunk)
     edges, giant = set(), []
     for chunks in slices.values():

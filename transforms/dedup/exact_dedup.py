@@ -1,8 +1,9 @@
 """The ``exact_dedup`` stage: one copy per normalized-text hash, chosen deterministically.
 
-The decision needs only keys: (hash, id) pairs are grouped by hash (a real
-GroupByKey, so it scales with workers), and every id after the smallest in its
-group is dropped with reason ``exact_duplicate`` and the kept id. Ids are unique
+The decision needs only keys: (hash, id) rows, packed by slice of the hash
+(``transforms.core.key_slices``: a GroupByKey on the slice, so it scales with
+workers, of a few bytes per document), and every id after the smallest of one
+hash is dropped with reason ``exact_duplicate`` and the kept id. Ids are unique
 once ``normalize`` has run, so the smallest id is the same copy on any runner and
 any number of workers. The documents never meet a grouping: they are parked on
 disk (``transforms.io.spill``) and read back past the dropped ids, a side input.
@@ -12,8 +13,10 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import apache_beam as beam
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept, Outcome
 from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
@@ -35,6 +38,19 @@ def duplicates(ids: Iterable[str]) -> Iterator[tuple[str, str]]:
         yield other, ordered[0]
 
 
+def hash_key(doc: dict) -> tuple:
+    """A document as a ``key_slices`` row: its 128-bit text hash as two uint64 halves, and its id."""
+    digest = normalized_text_hash(doc["text"])
+    return int(digest[:16], 16), (int(digest[16:], 16),), doc["id"]
+
+
+def slice_duplicates(chunks) -> Iterator[tuple[str, str]]:
+    """One slice of ``hash_key`` rows → ``(dropped id, kept id)`` for every hash shared by several ids."""
+    high, (low,), ids = open_slice(chunks, (np.uint64,))
+    for rows in equal_runs(high, low):
+        yield from duplicates(ids[i] for i in rows.tolist())
+
+
 def decide(doc: dict, dropped: dict[str, str]) -> Outcome:
     kept_id = dropped.get(doc["id"])
     return Kept(doc) if kept_id is None else Dropped(doc, REASON, kept_id=kept_id)
@@ -49,9 +65,8 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         dropped = (
             docs
-            | "KeyByHash" >> beam.Map(lambda d: (normalized_text_hash(d["text"]), d["id"]))
-            | "Group" >> beam.GroupByKey()
-            | "Duplicates" >> beam.FlatMap(lambda kv: duplicates(kv[1]))
+            | "HashSlices" >> GroupKeysBySlice(hash_key, (np.uint64,))
+            | "Duplicates" >> beam.FlatMap(lambda kv: slice_duplicates(kv[1]))
         )
         outputs = (
             docs

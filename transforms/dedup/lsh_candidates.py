@@ -8,10 +8,11 @@ thousands of documents) is skipped and reported instead of exploding.
 Every document has one key per band, so grouping by bucket key would move
 (bands × documents) elements through the shuffle and call a DoFn once per
 bucket, nearly all of them singletons. Instead the signing workers send their
-band keys in chunks, one per slice of the key space (``partition_chunks``): a
-GroupByKey on the slice gathers every key that can share a bucket, and
-``bucket_edges`` finds the buckets of a slice with one numpy sort. The
-buckets, and so the edges, are the same; only the number of elements changes.
+band keys in chunks, one per slice of the key space, ids packed
+(``transforms.core.key_slices``): a GroupByKey on the slice gathers every key
+that can share a bucket, and ``bucket_edges`` finds the buckets of a slice with
+one numpy sort. The buckets, and so the edges, are the same; only the number
+and size of the elements change.
 """
 from __future__ import annotations
 
@@ -20,35 +21,25 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 
+from transforms.core.key_slices import PackedStrings, equal_runs, open_slice, slice_chunks
+
 PARTITION_BITS = 12  # 4,096 slices of the 64-bit key space: small slices at any corpus size
+BAND_DTYPES = (np.uint32,)  # the chunk's one column: the band index of each key
 
 
-def partition_chunks(bands: np.ndarray, hashes: np.ndarray, ids: list[str]) -> Iterator[tuple[int, tuple]]:
-    """Band keys (band index, band hash, document id) → ``(slice, (bands, hashes, ids))`` per non-empty slice."""
-    slices = (hashes >> np.uint64(64 - PARTITION_BITS)).astype(np.int64)
-    order = np.argsort(slices, kind="stable")
-    slices = slices[order]
-    starts = np.flatnonzero(np.r_[True, slices[1:] != slices[:-1]]) if len(order) else np.empty(0, np.int64)
-    ends = np.r_[starts[1:], len(order)]
-    for start, end in zip(starts.tolist(), ends.tolist()):
-        rows = order[start:end]
-        yield int(slices[start]), (bands[rows].tobytes(), hashes[rows].tobytes(), [ids[i] for i in rows.tolist()])
+def partition_chunks(bands: np.ndarray, hashes: np.ndarray, ids: PackedStrings,
+                     id_rows: np.ndarray | None = None) -> Iterator[tuple[int, tuple]]:
+    """Band keys (band index, band hash, document id; ``id_rows``: each key's row in ``ids``) →
+    ``(slice, chunk)`` per non-empty slice of the band hashes (``key_slices.slice_chunks``)."""
+    return slice_chunks(hashes, (bands,), ids, PARTITION_BITS, id_rows)
 
 
 def bucket_edges(chunks: Iterable[tuple], max_size: int) -> tuple[list[tuple[str, str]], list[int]]:
     """The chunks of one slice → (star edges (member, bucket minimum), member counts of giant buckets)."""
-    chunks = list(chunks)
-    bands = np.concatenate([np.frombuffer(c[0], np.uint32) for c in chunks])
-    hashes = np.concatenate([np.frombuffer(c[1], np.uint64) for c in chunks])
-    ids = [doc_id for c in chunks for doc_id in c[2]]
-    order = np.lexsort((hashes, bands))
-    bands, hashes = bands[order], hashes[order]
-    starts = np.flatnonzero(np.r_[True, (bands[1:] != bands[:-1]) | (hashes[1:] != hashes[:-1])])
-    ends = np.r_[starts[1:], len(order)]
-    shared = (ends - starts) >= 2
+    hashes, (bands,), ids = open_slice(chunks, BAND_DTYPES)
     edges, giant = [], []
-    for start, end in zip(starts[shared].tolist(), ends[shared].tolist()):
-        members = {ids[i] for i in order[start:end].tolist()}
+    for rows in equal_runs(bands, hashes):
+        members = {ids[i] for i in rows.tolist()}
         if len(members) < 2:
             continue
         if len(members) > max_size:

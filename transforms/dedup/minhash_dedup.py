@@ -5,14 +5,14 @@
     docs → SpillDocuments (``transforms.io.spill``: parked on disk once, with id and rank beside them)
     docs → Signatures (``minhash_signatures``: batched numba kernels → band keys)
          → BandCandidates (``lsh_candidates``: LSH buckets → star edges; giant buckets skipped)
-         → CandidateDocs (``candidate_docs``: parked ids and ranks read back; ranks and shingle sets of endpoints)
-         → VerifyEdges (``verify_edges``: exact or estimated Jaccard, two joins on id; optional)
+         → CandidateDocs (``candidate_docs``: parked ids and ranks read back; ranks and payloads of endpoints)
+         → VerifyEdges (``verify_edges``: exact or estimated Jaccard, grouped by star center; optional)
          → StarComponents (``star_components``: large-star/small-star rounds) → (id, root)
          → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey) → id → (keeper, size)
     spilled docs read back past that map (``cluster_keepers.decide``) → kept / dropped ``near_duplicate``
 
 Every grouping is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node,
-id or root over compact records (ids, signatures' band keys, shingle sets of
+id, star center or root over compact records (packed band keys, payloads of
 candidates, ranks); the documents themselves are never grouped, so a local run's
 memory does not grow with their size. Only per-round change counts and the stats
 (a few numbers) are combined globally. datatrove instead merges all duplicate
@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transforms.core.outcomes import DROPPED, KEPT
 from transforms.core.runner import RouteByDecision, StageOutputs
-from transforms.dedup.candidate_docs import CandidateDocs, candidate_keys
+from transforms.dedup.candidate_docs import CandidateDocs, ShinglePayload, candidate_keys
 from transforms.dedup.cluster_keepers import ChooseKeepers, decide
 from transforms.dedup.lsh_candidates import BandCandidates
 from transforms.dedup.minhash_kernels import choose_bands
-from transforms.dedup.minhash_signatures import Signatures
+from transforms.dedup.minhash_signatures import Signatures, Signer
 from transforms.dedup.shingles import ShingleSpec
 from transforms.dedup.star_components import StarComponents
 from transforms.dedup.verify_edges import VerifyEdges
@@ -49,9 +49,10 @@ class MinhashDedupConfig(BaseModel):
     ``bands``/``rows`` null: chosen for ``threshold`` by datasketch's ``_optimal_param``.
     ``verify`` "exact" (default) keeps a candidate edge only if the exact Jaccard of the
     two documents' shingle sets reaches ``verify_threshold`` (default ``threshold``);
-    "signature" uses the MinHash estimate instead (cheaper: no shingle sets shipped,
-    but an estimate from 112 values has a standard error of ~0.04 at J=0.8); "none"
-    trusts every LSH candidate. Rejected edges are counted in ``rejected_edges``.
+    "signature" uses the MinHash estimate instead (candidates are re-signed where they are
+    read back; a signature is smaller than a shingle set, but an estimate from 112 values
+    has a standard error of ~0.04 at J=0.8); "none" trusts every LSH candidate. Rejected
+    edges are counted in ``rejected_edges``.
     ``max_rounds`` 10 covers chains of ~1,000 near-duplicates (random ids: 9 rounds)
     and random graphs of any size tried (5 rounds); every round is two shuffles in the
     graph whether or not it changes anything, and an unconverged run fails loudly
@@ -135,12 +136,12 @@ class MinhashDedup(beam.PTransform):
         cfg = self._cfg
         rank = functools.partial(keep_rank, cfg=cfg)
         spilled = docs | "Spill" >> SpillDocuments(self._spill, candidate_keys(rank))
-        sig = docs | "Signatures" >> Signatures(cfg.spec, cfg.num_perm, cfg.seed, cfg.bands, cfg.rows, cfg.signature,
-                                                cfg.batch_size, keep_signatures=cfg.verify == "signature")
+        signer = Signer(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature)
+        sig = docs | "Signatures" >> Signatures(signer, cfg.bands, cfg.rows, cfg.batch_size)
         candidates = sig["bands"] | "BandCandidates" >> BandCandidates(cfg.max_bucket_size)
         edges = candidates["edges"]
-        endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> \
-            CandidateDocs(cfg.spec if cfg.verify == "exact" else None)
+        payload = {"exact": ShinglePayload(cfg.spec), "signature": signer.payloads, "none": None}[cfg.verify]
+        endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> CandidateDocs(payload)
         stats = [
             _stat(edges, "candidate_edges"),
             _stat(candidates["giant"], "giant_buckets_skipped"),
@@ -150,8 +151,7 @@ class MinhashDedup(beam.PTransform):
             | "Params" >> beam.Create([("bands_rows", [cfg.bands, cfg.rows]), ("threshold", cfg.threshold)]),
         ]
         if cfg.verify != "none":
-            payload = sig["signatures"] if cfg.verify == "signature" else endpoints["shingles"]
-            verified = {"edges": edges, "payload": payload} | "VerifyEdges" >> VerifyEdges(
+            verified = endpoints["by_center"] | "VerifyEdges" >> VerifyEdges(
                 cfg.verify, cfg.verify_threshold or cfg.threshold
             )
             edges = verified["edges"]

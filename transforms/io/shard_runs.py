@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.core.text_hash import stable_hash64
-from transforms.io.spill import DOC, RUN_BYTES, KeyColumn, SpillWriter, encode_parked, open_spilled
+from transforms.io.spill import DOC, RUN_BYTES, EncodedKey, KeyColumn, SpillWriter, open_spilled
 
 RANK = "_rank"
 RANKED, HASHED = "ranked", "hashed"
@@ -64,16 +64,6 @@ def _position(doc: dict) -> int:
     return position_of(doc)[1]
 
 
-class _SortKey:
-    """The shard's sort key of a document, encoded (``spill.encode_parked``: decodes to the same tuple)."""
-
-    def __init__(self, sort_key):
-        self._sort_key = sort_key
-
-    def __call__(self, doc: dict) -> bytes:
-        return encode_parked(self._sort_key(doc))
-
-
 class WriteRunsFn(beam.DoFn):
     """Documents → run descriptions ``{path, kind, rows, bytes, first, last}``, one per run written.
 
@@ -82,7 +72,7 @@ class WriteRunsFn(beam.DoFn):
 
     def __init__(self, directory: str, sort_key, run_bytes: int = RUN_BYTES):
         self._directory = directory
-        self._keys = (KeyColumn(POSITION, pa.uint64(), _position), KeyColumn(SORT_KEY, pa.binary(), _SortKey(sort_key)))
+        self._keys = (KeyColumn(POSITION, pa.uint64(), _position), KeyColumn(SORT_KEY, pa.binary(), EncodedKey(sort_key)))
         self._run_bytes = run_bytes
 
     def start_bundle(self):

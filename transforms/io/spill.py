@@ -57,6 +57,17 @@ def decode_parked(data: bytes) -> Any:
     return _CODER.decode(data)
 
 
+class EncodedKey:
+    """A key column's function whose result is stored encoded (``encode_parked``): any tuple, decoded
+    back to the same tuple. Picklable, unlike a lambda over ``of``."""
+
+    def __init__(self, of: Callable[[dict], Any]):
+        self._of = of
+
+    def __call__(self, doc: dict) -> bytes:
+        return encode_parked(self._of(doc))
+
+
 def spill_dir(work_dir: str, label: str, name: str = "docs") -> str:
     return FileSystems.join(work_dir, SPILL_DIR, label, name)
 

@@ -11,21 +11,24 @@ equal in all four are the same text read twice, and which copy stays does not
 change the data).
 
 No document is held for this: they are parked on disk once
-(``transforms.io.spill``) beside those four keys; a key-only count finds the ids
-that occur more than once (normally none), only their keys are grouped and
+(``transforms.io.spill``) beside those four keys; the ids, packed by slice of
+their hash (``transforms.core.key_slices``), show which occur more than once
+(normally none), only those ids' keys are grouped and
 resolved, and the documents are read back past the decision, keyed by where
 each was parked.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
 
+from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, Quarantined
 from transforms.core.runner import RouteByDecision, StageOutputs
-from transforms.core.text_hash import normalized_text_hash
+from transforms.core.text_hash import normalized_text_hash, stable_hash64
 from transforms.io.spill import ADDRESS, KeyColumn, ReadSpilled, SpillDocuments
 
 SAME_TEXT = "exact_duplicate"
@@ -47,6 +50,21 @@ def doc_order_key(doc: dict) -> tuple:
 def occurrence_key(keys: dict) -> tuple:
     return (keys["origin_file"] or "", keys["origin_line"] or 0, keys["source"] or "", keys["text_hash"],
             keys[ADDRESS])
+
+
+def id_key(doc: dict) -> tuple:
+    """A document's id as a ``key_slices`` row: sliced by a hash of the id, the id itself beside it."""
+    return stable_hash64(doc["id"]), (), doc["id"]
+
+
+def repeated_ids(chunks) -> list[str]:
+    """One slice of ``id_key`` rows → every id in it that more than one row holds."""
+    hashes, _, ids = open_slice(chunks, ())
+    repeated = []
+    for rows in equal_runs(hashes):
+        counts = Counter(ids[i] for i in rows.tolist())
+        repeated += [doc_id for doc_id, n in counts.items() if n > 1]
+    return repeated
 
 
 def resolve_id(occurrences: Iterable[dict]) -> list[tuple]:
@@ -91,10 +109,9 @@ class EnforceUniqueIds(beam.PTransform):
         parked = docs | "Park" >> SpillDocuments(self._spill, OCCURRENCE_KEYS)
         colliding = (
             docs
-            | "Ids" >> beam.Map(lambda d: (d["id"], 1))
-            | "CountIds" >> beam.CombinePerKey(sum)
-            | "Repeated" >> beam.Filter(lambda kv: kv[1] > 1)
-            | "RepeatedIds" >> beam.Map(lambda kv: (kv[0], True))
+            | "IdSlices" >> GroupKeysBySlice(id_key)
+            | "Repeated" >> beam.FlatMap(lambda kv: repeated_ids(kv[1]))
+            | "RepeatedIds" >> beam.Map(lambda doc_id: (doc_id, True))
         )
         rejections = (
             parked

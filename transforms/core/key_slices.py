@@ -1,0 +1,153 @@
+"""Every document's key, grouped as a few compact chunks per slice of a 64-bit key space.
+
+Some decisions must see one key of every document before they can decide about
+any: which ids repeat (``normalize``), which texts are equal (``exact_dedup``),
+which documents share an LSH bucket (``minhash_dedup``). Grouped one element per
+document, FnApiRunner holds every key in the runner process as Python objects,
+about 200 bytes each, whatever the key's size: hundreds of MB per grouping at a
+million documents. Instead a worker gathers its keys, cuts them by the top bits
+of a 64-bit key into slices, and sends each slice as one chunk: numpy arrays and
+the slice's strings packed into one blob (``PackedStrings``), a few bytes per key
+plus the string's own length. A GroupByKey on the slice brings together every
+key that can be equal, and one numpy sort per slice finds the equal ones
+(``equal_runs``). The groups are the ones a GroupByKey on the key itself gives;
+only the number and size of the elements change. On Dataflow, shuffle is a
+service and this changes nothing but the element count.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.transforms.window import GlobalWindows
+
+# Keys a worker gathers before it cuts and sends them (about 30 bytes each with a short id).
+FLUSH_KEYS = 1 << 20
+
+
+class PackedStrings:
+    """Strings as one UTF-8 blob and their end offsets: two buffers instead of a Python list."""
+
+    def __init__(self, blob: bytes, ends: np.ndarray):
+        self._blob = blob
+        self._ends = ends
+
+    @classmethod
+    def of(cls, strings: Iterable[str]) -> PackedStrings:
+        encoded = [s.encode("utf-8") for s in strings]
+        return cls(b"".join(encoded), np.cumsum([len(e) for e in encoded], dtype=np.int64))
+
+    @classmethod
+    def from_wire(cls, blob: bytes, ends: bytes) -> PackedStrings:
+        return cls(blob, np.frombuffer(ends, np.uint32).astype(np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[PackedStrings]) -> PackedStrings:
+        shifts = np.cumsum([0] + [len(p._blob) for p in parts[:-1]], dtype=np.int64)
+        return cls(b"".join(p._blob for p in parts),
+                   np.concatenate([p._ends + shift for p, shift in zip(parts, shifts)] or [np.empty(0, np.int64)]))
+
+    def wire(self) -> tuple[bytes, bytes]:
+        """``(blob, uint32 ends)``: a chunk's strings stay far below 4 GiB (checked)."""
+        if len(self._blob) >= 2**32:
+            raise ValueError(f"{len(self._blob):,} bytes of strings in one chunk: more than uint32 offsets hold")
+        return self._blob, self._ends.astype(np.uint32).tobytes()
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:
+        start = int(self._ends[i - 1]) if i else 0
+        return self._blob[start:int(self._ends[i])].decode("utf-8")
+
+    def take(self, rows: np.ndarray) -> PackedStrings:
+        """The strings at ``rows``, in that order, gathered without decoding them."""
+        starts = np.r_[np.int64(0), self._ends[:-1]][rows]
+        lengths = self._ends[rows] - starts
+        ends = np.cumsum(lengths, dtype=np.int64)
+        positions = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+        positions += np.repeat(starts - (ends - lengths), lengths)
+        return PackedStrings(np.frombuffer(self._blob, np.uint8)[positions].tobytes(), ends)
+
+
+def slice_chunks(keys: np.ndarray, columns: tuple[np.ndarray, ...], strings: PackedStrings, bits: int,
+                 string_rows: np.ndarray | None = None) -> Iterator[tuple[int, tuple]]:
+    """Rows of (uint64 key, column values, string) → ``(slice, chunk)`` per non-empty slice.
+
+    The slice is the key's top ``bits`` bits. ``string_rows`` maps each row to its
+    string when several rows share one (a document's band keys all carry its id).
+    A chunk is ``(key bytes, (column bytes, ...), (blob, ends))``.
+    """
+    slices = (keys >> np.uint64(64 - bits)).astype(np.int64)
+    order = np.argsort(slices, kind="stable")
+    slices = slices[order]
+    starts = np.flatnonzero(np.r_[True, slices[1:] != slices[:-1]]) if len(order) else np.empty(0, np.int64)
+    ends = np.r_[starts[1:], len(order)]
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        rows = order[start:end]
+        packed = strings.take(rows if string_rows is None else string_rows[rows])
+        yield int(slices[start]), (keys[rows].tobytes(), tuple(c[rows].tobytes() for c in columns), packed.wire())
+
+
+def open_slice(chunks: Iterable[tuple], dtypes: tuple) -> tuple[np.ndarray, tuple[np.ndarray, ...], PackedStrings]:
+    """One slice's chunks → its keys, columns (of ``dtypes``) and strings, concatenated."""
+    chunks = list(chunks)
+    keys = np.concatenate([np.frombuffer(c[0], np.uint64) for c in chunks])
+    columns = tuple(np.concatenate([np.frombuffer(c[1][i], dtype) for c in chunks]) for i, dtype in enumerate(dtypes))
+    return keys, columns, PackedStrings.concat([PackedStrings.from_wire(*c[2]) for c in chunks])
+
+
+def equal_runs(*arrays: np.ndarray) -> Iterator[np.ndarray]:
+    """The row indices of every run of at least two rows equal in all ``arrays``."""
+    order = np.lexsort(arrays[::-1])
+    differs = np.zeros(max(len(order) - 1, 0), bool)
+    for a in arrays:
+        a = a[order]
+        differs |= a[1:] != a[:-1]
+    starts = np.flatnonzero(np.r_[True, differs]) if len(order) else np.empty(0, np.int64)
+    ends = np.r_[starts[1:], len(order)]
+    shared = (ends - starts) >= 2
+    for start, end in zip(starts[shared].tolist(), ends[shared].tolist()):
+        yield order[start:end]
+
+
+class _SliceKeysFn(beam.DoFn):
+    def __init__(self, key_of: Callable, dtypes: tuple, bits: int):
+        self._key_of = key_of
+        self._dtypes = dtypes
+        self._bits = bits
+
+    def start_bundle(self):
+        self._rows: list[tuple] = []
+
+    def process(self, doc):
+        self._rows.append(self._key_of(doc))
+        if len(self._rows) >= FLUSH_KEYS:
+            yield from self._chunks()
+
+    def finish_bundle(self):
+        for chunk in self._chunks():
+            yield GlobalWindows.windowed_value(chunk)
+
+    def _chunks(self):
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
+        keys = np.fromiter((r[0] for r in rows), np.uint64, len(rows))
+        columns = tuple(np.fromiter((r[1][i] for r in rows), dtype, len(rows)) for i, dtype in enumerate(self._dtypes))
+        strings = PackedStrings.of(r[2] for r in rows)
+        del rows
+        yield from slice_chunks(keys, columns, strings, self._bits)
+
+
+class GroupKeysBySlice(beam.PTransform):
+    """Elements → ``(slice, chunks)``: every element's ``key_of(element) = (uint64 key, (column values, ...),
+    string)``, grouped by the key's top ``bits`` bits. Read a slice with ``open_slice(chunks, dtypes)``."""
+
+    def __init__(self, key_of: Callable, dtypes: tuple = (), bits: int = 8):
+        super().__init__()
+        self._fn = _SliceKeysFn(key_of, dtypes, bits)
+
+    def expand(self, elements):
+        return elements | "Chunk" >> beam.ParDo(self._fn) | "BySlice" >> beam.GroupByKey()
