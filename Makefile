@@ -23,12 +23,16 @@ demo: setup $(QUALITY_MODEL)
 	$(BIN)/corpusmill run configs/demo.yaml --overwrite
 	$(BIN)/corpusmill inspect out/demo
 
+# Two test processes; tests sharing a costly fixture stay in one (tests/conftest.py). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) tests
 
 # The edit loop: lint, then every test not marked slow (no vLLM engine, no end-to-end demo run).
 check: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,6 +11,22 @@ from tests.support.corpora import REPO, SAMPLE_DIR, python_stdlib_paragraphs, ru
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Session fixtures that cost a run or an engine start each. Under pytest-xdist (`make test` runs two
+# test processes, `--dist loadgroup`) a module's tests stay in one process (its module fixtures are
+# built once), and every module that uses one of these goes to the same process, so it is built once.
+SHARED_FIXTURES = ("smollm2_engine", "demo_output", "curated_run")
+
+
+def pytest_collection_modifyitems(items):
+    group = {}
+    for item in items:
+        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
+        module = item.module.__name__
+        if shared or module not in group:
+            group[module] = shared[0] if shared else group.get(module, module)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group[item.module.__name__]))
+
 
 @pytest.fixture(scope="session")
 def stdlib_docs() -> list[str]:
