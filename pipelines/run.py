@@ -296,6 +296,7 @@ def _run_into(cfg: RunConfig, staging: str, beam_args: list[str], log, resume: b
     rejected_info = [describe_file(p, root) for p in list_parquet(layout.rejected)]
     kept_rows = sum(s["rows"] for s in shard_info)
     problems = ledger_violations(ledger)
+    problems += [p for stage_stats in stats.values() for p in stage_stats.get("problems", [])]
     final_kept = ledger[-1]["kept"] if ledger else 0
     if kept_rows != final_kept:
         problems.append(f"shards hold {kept_rows} rows but the last stage kept {final_kept}")

@@ -179,3 +179,13 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
         giant += g
     assert expected_edges and expected_giant
     assert edges == expected_edges and sorted(giant) == sorted(expected_giant)
+
+
+def test_edges_lost_between_candidates_and_verification_are_a_problem_not_a_smaller_result():
+    from transforms.dedup.minhash_dedup import edge_problems
+
+    assert edge_problems({"candidate_edges": 10, "verified_edges": 7, "rejected_edges": 3}) == []
+    assert edge_problems({"candidate_edges": 10, "verified_edges": 10}) == []  # verify: none
+    assert edge_problems({}) == []  # no candidates at all
+    (problem,) = edge_problems({"candidate_edges": 85_916, "verified_edges": 58_523, "rejected_edges": 13_496})
+    assert "85,916 candidate edges" in problem and "lost edges" in problem

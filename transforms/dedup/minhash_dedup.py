@@ -116,6 +116,22 @@ def _sorted_bins(histogram: dict) -> dict:
     return dict(sorted(histogram.items(), key=lambda kv: int(kv[0].split("-")[0])))
 
 
+def edge_problems(stats: dict) -> list[str]:
+    """Every candidate edge is verified or rejected; a difference means the runner lost elements.
+
+    FnApiRunner (multi_processing) was seen to drop elements of large multi-input
+    groupings at a million documents: candidate edges then vanish without being
+    rejected, and documents that should be dropped are kept, which no document
+    ledger can see. The run fails on it instead (``problems`` → ``LedgerError``).
+    """
+    candidates, verified = stats.get("candidate_edges", 0), stats.get("verified_edges", 0)
+    rejected = stats.get("rejected_edges", 0)
+    if candidates == verified + rejected:
+        return []
+    return [f"minhash_dedup: {candidates:,} candidate edges but {verified:,} verified + {rejected:,} rejected: "
+            "the runner lost edges, so some near-duplicates would be kept"]
+
+
 def _stat(pcoll, name: str, combine=None):
     """``(name, value)`` of one global combine (default: the element count, 0 when empty)."""
     combine = combine or beam.combiners.Count.Globally()
@@ -178,4 +194,10 @@ class MinhashDedup(beam.PTransform):
             | "BinDict" >> beam.combiners.ToDict()
             | "Histogram" >> beam.Map(lambda d: ("cluster_size_histogram", _sorted_bins(d))),
         ]
+        stats.append(
+            stats
+            | "EdgeStats" >> beam.Flatten()
+            | "EdgeStatsDict" >> beam.combiners.ToDict()
+            | "EdgeBalance" >> beam.FlatMap(lambda named: [("problems", p) for p in [edge_problems(named)] if p])
+        )
         return StageOutputs(decided[KEPT], decided[DROPPED], stats=stats | "AllStats" >> beam.Flatten())
