@@ -17,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SHARED_FIXTURES = ("smollm2_engine", "demo_output", "curated_run")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into the scheduling groups
 def pytest_collection_modifyitems(items):
     group = {}
     for item in items:
