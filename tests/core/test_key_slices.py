@@ -3,21 +3,23 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from transforms.core.key_slices import PackedStrings, equal_runs, open_slice, slice_chunks
+from transforms.core.key_slices import equal_runs, open_slice, slice_chunks, string_array
 from transforms.dedup.exact_dedup import duplicates, hash_key, slice_duplicates
 from transforms.io.unique_ids import id_key, repeated_ids
 
 
-def test_packed_strings_take_and_concat_keep_every_string_exactly():
-    strings = ["a", "", "naïve – ünïcode", "x" * 300, "b"]
-    packed = PackedStrings.of(strings)
-    assert [packed[i] for i in range(len(packed))] == strings
-    rows = np.array([4, 2, 2, 1, 0])
-    taken = PackedStrings.from_wire(*packed.take(rows).wire())
-    assert [taken[i] for i in range(len(taken))] == [strings[i] for i in rows]
-    both = PackedStrings.concat([taken, packed])
-    assert [both[i] for i in range(len(both))] == [strings[i] for i in rows] + strings
-    assert len(packed.take(np.empty(0, np.int64))) == 0
+def test_string_chunks_cross_the_wire_as_their_own_rows_only():
+    """A chunk's strings are taken (fresh buffers), so pickling one carries its rows, not its parent's."""
+    import pickle
+
+    strings = ["a", "", "naïve – ünïcode", "x" * 300, "b"] + [f"id-{i}" for i in range(10_000)]
+    rows = np.arange(len(strings), dtype=np.uint64)
+    keys = np.where(rows < 16, rows, (rows % np.uint64(15) + np.uint64(1)) << np.uint64(60))  # top 4 bits: 0 for 16 rows
+    [(slice0, chunk), *_] = slice_chunks(keys, (), string_array(strings), 4)
+    assert slice0 == 0 and chunk[2].to_pylist() == strings[:16]
+    assert len(pickle.dumps(chunk[2])) < 1000
+    _, _, both = open_slice([chunk, chunk], ())
+    assert both.to_pylist() == strings[:16] * 2
 
 
 def _sliced(rows_by_worker, bits, dtypes):
@@ -26,7 +28,7 @@ def _sliced(rows_by_worker, bits, dtypes):
     for rows in rows_by_worker:
         keys = np.array([r[0] for r in rows], np.uint64)
         columns = tuple(np.array([r[1][i] for r in rows], d) for i, d in enumerate(dtypes))
-        for key, chunk in slice_chunks(keys, columns, PackedStrings.of(r[2] for r in rows), bits):
+        for key, chunk in slice_chunks(keys, columns, string_array(r[2] for r in rows), bits):
             slices[key].append(chunk)
     return slices
 
@@ -46,7 +48,7 @@ def test_equal_runs_are_the_groups_of_equal_keys_across_slices_and_workers():
         k, (c,), strings = open_slice(chunks, (np.uint64,))
         for run in equal_runs(k, c):
             assert len(set(k[run].tolist())) == 1 and len(set(c[run].tolist())) == 1
-            found.add(frozenset(strings[i] for i in run.tolist()))
+            found.add(frozenset(strings.take(run).to_pylist()))
     assert expected and found == expected
 
 

@@ -7,8 +7,8 @@ document, FnApiRunner holds every key in the runner process as Python objects,
 about 200 bytes each, whatever the key's size: hundreds of MB per grouping at a
 million documents. Instead a worker gathers its keys, cuts them by the top bits
 of a 64-bit key into slices, and sends each slice as one chunk: numpy arrays and
-the slice's strings packed into one blob (``PackedStrings``), a few bytes per key
-plus the string's own length. A GroupByKey on the slice brings together every
+the slice's strings as one Arrow string array (two buffers: offsets and UTF-8
+data), a few bytes per key plus the string's own length. A GroupByKey on the slice brings together every
 key that can be equal, and one numpy sort per slice finds the equal ones
 (``equal_runs``). The groups are the ones a GroupByKey on the key itself gives;
 only the number and size of the elements change. On Dataflow, shuffle is a
@@ -20,64 +20,31 @@ from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 # Keys a worker gathers before it cuts and sends them (about 30 bytes each with a short id).
 FLUSH_KEYS = 1 << 20
 
 
-class PackedStrings:
-    """Strings as one UTF-8 blob and their end offsets: two buffers instead of a Python list."""
+def string_array(strings: Iterable[str]) -> pa.StringArray:
+    """Strings as one Arrow array: Beam pickles it as its two buffers, not as Python objects.
 
-    def __init__(self, blob: bytes, ends: np.ndarray):
-        self._blob = blob
-        self._ends = ends
-
-    @classmethod
-    def of(cls, strings: Iterable[str]) -> PackedStrings:
-        encoded = [s.encode("utf-8") for s in strings]
-        return cls(b"".join(encoded), np.cumsum([len(e) for e in encoded], dtype=np.int64))
-
-    @classmethod
-    def from_wire(cls, blob: bytes, ends: bytes) -> PackedStrings:
-        return cls(blob, np.frombuffer(ends, np.uint32).astype(np.int64))
-
-    @classmethod
-    def concat(cls, parts: list[PackedStrings]) -> PackedStrings:
-        shifts = np.cumsum([0] + [len(p._blob) for p in parts[:-1]], dtype=np.int64)
-        return cls(b"".join(p._blob for p in parts),
-                   np.concatenate([p._ends + shift for p, shift in zip(parts, shifts)] or [np.empty(0, np.int64)]))
-
-    def wire(self) -> tuple[bytes, bytes]:
-        """``(blob, uint32 ends)``: a chunk's strings stay far below 4 GiB (checked)."""
-        if len(self._blob) >= 2**32:
-            raise ValueError(f"{len(self._blob):,} bytes of strings in one chunk: more than uint32 offsets hold")
-        return self._blob, self._ends.astype(np.uint32).tobytes()
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    def __getitem__(self, i: int) -> str:
-        start = int(self._ends[i - 1]) if i else 0
-        return self._blob[start:int(self._ends[i])].decode("utf-8")
-
-    def take(self, rows: np.ndarray) -> PackedStrings:
-        """The strings at ``rows``, in that order, gathered without decoding them."""
-        starts = np.r_[np.int64(0), self._ends[:-1]][rows]
-        lengths = self._ends[rows] - starts
-        ends = np.cumsum(lengths, dtype=np.int64)
-        positions = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
-        positions += np.repeat(starts - (ends - lengths), lengths)
-        return PackedStrings(np.frombuffer(self._blob, np.uint8)[positions].tobytes(), ends)
+    ``take`` gathers rows into fresh buffers; a ``slice`` would carry its parent's
+    whole buffers over the wire, so chunks are always built with ``take``. Arrow's
+    int32 offsets cap one array at 2 GiB of strings; ``concat_arrays`` raises on
+    more, far beyond a slice's ids.
+    """
+    return pa.array(list(strings), pa.string())
 
 
-def slice_chunks(keys: np.ndarray, columns: tuple[np.ndarray, ...], strings: PackedStrings, bits: int,
+def slice_chunks(keys: np.ndarray, columns: tuple[np.ndarray, ...], strings: pa.StringArray, bits: int,
                  string_rows: np.ndarray | None = None) -> Iterator[tuple[int, tuple]]:
     """Rows of (uint64 key, column values, string) → ``(slice, chunk)`` per non-empty slice.
 
     The slice is the key's top ``bits`` bits. ``string_rows`` maps each row to its
     string when several rows share one (a document's band keys all carry its id).
-    A chunk is ``(key bytes, (column bytes, ...), (blob, ends))``.
+    A chunk is ``(key bytes, (column bytes, ...), strings)``.
     """
     slices = (keys >> np.uint64(64 - bits)).astype(np.int64)
     order = np.argsort(slices, kind="stable")
@@ -86,16 +53,17 @@ def slice_chunks(keys: np.ndarray, columns: tuple[np.ndarray, ...], strings: Pac
     ends = np.r_[starts[1:], len(order)]
     for start, end in zip(starts.tolist(), ends.tolist()):
         rows = order[start:end]
-        packed = strings.take(rows if string_rows is None else string_rows[rows])
-        yield int(slices[start]), (keys[rows].tobytes(), tuple(c[rows].tobytes() for c in columns), packed.wire())
+        taken = strings.take(rows if string_rows is None else string_rows[rows])
+        yield int(slices[start]), (keys[rows].tobytes(), tuple(c[rows].tobytes() for c in columns), taken)
 
 
-def open_slice(chunks: Iterable[tuple], dtypes: tuple) -> tuple[np.ndarray, tuple[np.ndarray, ...], PackedStrings]:
-    """One slice's chunks → its keys, columns (of ``dtypes``) and strings, concatenated."""
+def open_slice(chunks: Iterable[tuple], dtypes: tuple) -> tuple[np.ndarray, tuple[np.ndarray, ...], pa.StringArray]:
+    """One slice's chunks → its keys, columns (of ``dtypes``) and strings, concatenated.
+    Read rows of the strings with ``strings.take(rows).to_pylist()``."""
     chunks = list(chunks)
     keys = np.concatenate([np.frombuffer(c[0], np.uint64) for c in chunks])
     columns = tuple(np.concatenate([np.frombuffer(c[1][i], dtype) for c in chunks]) for i, dtype in enumerate(dtypes))
-    return keys, columns, PackedStrings.concat([PackedStrings.from_wire(*c[2]) for c in chunks])
+    return keys, columns, pa.concat_arrays([c[2] for c in chunks])
 
 
 def equal_runs(*arrays: np.ndarray) -> Iterator[np.ndarray]:
@@ -136,7 +104,7 @@ class _SliceKeysFn(beam.DoFn):
             return
         keys = np.fromiter((r[0] for r in rows), np.uint64, len(rows))
         columns = tuple(np.fromiter((r[1][i] for r in rows), dtype, len(rows)) for i, dtype in enumerate(self._dtypes))
-        strings = PackedStrings.of(r[2] for r in rows)
+        strings = string_array(r[2] for r in rows)
         del rows
         yield from slice_chunks(keys, columns, strings, self._bits)
 

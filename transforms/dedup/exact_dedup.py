@@ -48,7 +48,7 @@ def slice_duplicates(chunks) -> Iterator[tuple[str, str]]:
     """One slice of ``hash_key`` rows → ``(dropped id, kept id)`` for every hash shared by several ids."""
     high, (low,), ids = open_slice(chunks, (np.uint64,))
     for rows in equal_runs(high, low):
-        yield from duplicates(ids[i] for i in rows.tolist())
+        yield from duplicates(ids.take(rows).to_pylist())
 
 
 def decide(doc: dict, dropped: dict[str, str]) -> Outcome:

@@ -8,7 +8,7 @@ thousands of documents) is skipped and reported instead of exploding.
 Every document has one key per band, so grouping by bucket key would move
 (bands × documents) elements through the shuffle and call a DoFn once per
 bucket, nearly all of them singletons. Instead the signing workers send their
-band keys in chunks, one per slice of the key space, ids packed
+band keys in chunks, one per slice of the key space, ids in one Arrow array
 (``transforms.core.key_slices``): a GroupByKey on the slice gathers every key
 that can share a bucket, and ``bucket_edges`` finds the buckets of a slice with
 one numpy sort. The buckets, and so the edges, are the same; only the number
@@ -20,14 +20,15 @@ from typing import Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 
-from transforms.core.key_slices import PackedStrings, equal_runs, open_slice, slice_chunks
+from transforms.core.key_slices import equal_runs, open_slice, slice_chunks
 
 PARTITION_BITS = 12  # 4,096 slices of the 64-bit key space: small slices at any corpus size
 BAND_DTYPES = (np.uint32,)  # the chunk's one column: the band index of each key
 
 
-def partition_chunks(bands: np.ndarray, hashes: np.ndarray, ids: PackedStrings,
+def partition_chunks(bands: np.ndarray, hashes: np.ndarray, ids: pa.StringArray,
                      id_rows: np.ndarray | None = None) -> Iterator[tuple[int, tuple]]:
     """Band keys (band index, band hash, document id; ``id_rows``: each key's row in ``ids``) →
     ``(slice, chunk)`` per non-empty slice of the band hashes (``key_slices.slice_chunks``)."""
@@ -39,7 +40,7 @@ def bucket_edges(chunks: Iterable[tuple], max_size: int) -> tuple[list[tuple[str
     hashes, (bands,), ids = open_slice(chunks, BAND_DTYPES)
     edges, giant = [], []
     for rows in equal_runs(bands, hashes):
-        members = {ids[i] for i in rows.tolist()}
+        members = set(ids.take(rows).to_pylist())
         if len(members) < 2:
             continue
         if len(members) > max_size:

@@ -17,7 +17,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.core.key_slices import PackedStrings
+from transforms.core.key_slices import string_array
 from transforms.dedup.lsh_candidates import partition_chunks
 from transforms.dedup.minhash_kernels import band_hashes, datasketch_signatures, permutations, signatures
 from transforms.dedup.shingles import ShingleSpec, hash_shingles_batch
@@ -91,7 +91,7 @@ class _SignatureFn(beam.DoFn):
         if not self._pending:
             return
         keys = np.concatenate([k for k, _ in self._pending])  # (documents × bands)
-        ids = PackedStrings.of(doc_id for _, batch in self._pending for doc_id in batch)
+        ids = string_array(doc_id for _, batch in self._pending for doc_id in batch)
         self._pending, self._pending_keys = [], 0
         bands = np.tile(np.arange(self._bands, dtype=np.uint32), len(keys))
         id_rows = np.repeat(np.arange(len(keys)), self._bands)

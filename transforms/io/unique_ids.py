@@ -62,7 +62,7 @@ def repeated_ids(chunks) -> list[str]:
     hashes, _, ids = open_slice(chunks, ())
     repeated = []
     for rows in equal_runs(hashes):
-        counts = Counter(ids[i] for i in rows.tolist())
+        counts = Counter(ids.take(rows).to_pylist())
         repeated += [doc_id for doc_id, n in counts.items() if n > 1]
     return repeated
 
