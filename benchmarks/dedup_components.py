@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transforms.dedup.star_components import StarComponents  # noqa: E402
+from transforms.dedup.star_components import StarComponents, convergence  # noqa: E402
 
 
 def _cpu() -> float:
@@ -41,7 +41,8 @@ def main() -> None:
     )
     pipeline = beam.Pipeline(options=options)
     cc = pipeline | beam.Create(edges) | StarComponents(args.rounds)
-    _ = cc["convergence"] | beam.Map(lambda d: print(f"rounds used {d['rounds_used']}", flush=True))
+    _ = (cc["changes"] | beam.CombinePerKey(sum) | beam.combiners.ToDict()
+         | beam.Map(lambda d: print(f"rounds used {convergence(d, args.rounds)['rounds_used']}", flush=True)))
     start, cpu0 = time.perf_counter(), _cpu()
     pipeline.run().wait_until_finish()
     wall, cpu = time.perf_counter() - start, _cpu() - cpu0

@@ -15,7 +15,7 @@ from pipelines.config import RunConfig
 from pipelines.registry import REGISTRY, StageContext
 from pipelines.sources import SOURCES, SourceContext, as_raw_record
 from schemas import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_to_row, rejected_to_row
-from transforms.core.ledger import IN, CountStage, ledger_line
+from transforms.core.ledger import IN, CountStage, LedgerLines
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, DocProcessor
 from transforms.core.runner import StageOutputs
 from transforms.io.normalize import STAGE as NORMALIZE
@@ -137,11 +137,11 @@ def stage_steps(cfg: RunConfig, root: str) -> list[tuple[str, Callable[[], beam.
 
 @dataclass
 class StageResult:
-    """One applied stage: kept documents, rejected ones, ledger lines and stats lines."""
+    """One applied stage: kept documents, rejected ones, ledger counts and stats lines."""
 
     kept: beam.PCollection
     rejected: list
-    ledger_lines: beam.PCollection
+    ledger_counts: beam.PCollection
     stats_lines: beam.PCollection | None
 
 
@@ -151,11 +151,10 @@ def account(root, label: str, transform: beam.PTransform) -> StageResult:
     quarantined = outputs.quarantined
     if quarantined is None:  # the stage never quarantines: the ledger and the rejected sink still get a part
         quarantined = outputs.kept.pipeline | f"NoQuarantine[{label}]" >> beam.Create([])
-    ledger_lines = (
+    ledger_counts = (
         {IN: root if outputs.inputs is None else outputs.inputs, KEPT: outputs.kept, DROPPED: outputs.dropped,
          QUARANTINED: quarantined}
         | CountStage(label)
-        | f"LedgerLines[{label}]" >> beam.Map(ledger_line)
     )
     stats_lines = None
     if outputs.stats is not None:
@@ -163,7 +162,7 @@ def account(root, label: str, transform: beam.PTransform) -> StageResult:
             outputs.stats
             | f"Stats[{label}]" >> beam.Map(lambda kv, s=label: stats_line({"stage": s, "name": kv[0], "value": kv[1]}))
         )
-    return StageResult(outputs.kept, [outputs.dropped, quarantined], ledger_lines, stats_lines)
+    return StageResult(outputs.kept, [outputs.dropped, quarantined], ledger_counts, stats_lines)
 
 
 def stats_line(record: dict) -> str:
@@ -201,6 +200,7 @@ def write_outputs(docs, rejected_parts: list, ledger_parts: list, stats_parts: l
     _ = (
         ledger_parts
         | "AllLedger" >> beam.Flatten()
+        | "Ledger" >> LedgerLines()
         | "WriteLedger" >> beam.io.WriteToText(layout.ledger, shard_name_template="", num_shards=1)
     )
     _ = (
@@ -216,14 +216,14 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: RunConfig, root: str) -> None:
     rejected_parts, ledger_parts, stats_parts = [], [], []
     for result in source_results:
         rejected_parts.extend(result.rejected)
-        ledger_parts.append(result.ledger_lines)
+        ledger_parts.append(result.ledger_counts)
         if result.stats_lines is not None:
             stats_parts.append(result.stats_lines)
     for label, make in stage_steps(cfg, root):
         result = account(docs, label, make())
         docs = result.kept
         rejected_parts.extend(result.rejected)
-        ledger_parts.append(result.ledger_lines)
+        ledger_parts.append(result.ledger_counts)
         if result.stats_lines is not None:
             stats_parts.append(result.stats_lines)
     write_outputs(docs, rejected_parts, ledger_parts, stats_parts, cfg, root)

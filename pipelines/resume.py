@@ -24,6 +24,7 @@ from pipelines.build import account, read_raw, stage_steps, write_outputs
 from pipelines.config import RunConfig
 from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
+from transforms.core.ledger import LedgerLines
 from transforms.io.checkpoint import ReadStaged, WriteStaged
 from transforms.io.parquet_sink import as_parts, document_sort_key, rejected_sort_key
 
@@ -101,7 +102,7 @@ def _run_stage(cfg, stage, make, upstream, new_pipeline) -> list:
     _ = result.kept | "WriteKept" >> WriteStaged(stage.path(KEPT_DIR), document_sort_key, out.shard_rows, out.zstd_level)
     _ = (as_parts([r for res in results for r in res.rejected])
          | "WriteRejected" >> WriteStaged(stage.path(REJECTED_DIR), rejected_sort_key, out.shard_rows, out.zstd_level))
-    _ = ([res.ledger_lines for res in results] | "AllLedger" >> beam.Flatten()
+    _ = ([res.ledger_counts for res in results] | "AllLedger" >> beam.Flatten() | "Ledger" >> LedgerLines()
          | "WriteLedger" >> beam.io.WriteToText(stage.path(LEDGER), shard_name_template="", num_shards=1))
     stats = [res.stats_lines for res in results if res.stats_lines is not None]
     stats = stats | "AllStats" >> beam.Flatten() if stats else pipeline | "NoStats" >> beam.Create([])

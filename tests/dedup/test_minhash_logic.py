@@ -146,7 +146,7 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
     (member → bucket minimum) and giant buckets that grouping every (band, hash) key alone gives."""
     from collections import defaultdict
 
-    from transforms.core.key_slices import PackedStrings
+    from transforms.core.key_slices import string_array
     from transforms.dedup.lsh_candidates import bucket_edges, partition_chunks
 
     rng = np.random.default_rng(0)
@@ -167,7 +167,7 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
             expected_giant.append(len(members))
     slices = defaultdict(list)
     for part in np.array_split(rng.permutation(n), 3):  # three workers' chunks
-        part_ids = PackedStrings.of(ids[i] for i in part)
+        part_ids = string_array(ids[i] for i in part)
         bands = np.tile(np.arange(band_count, dtype=np.uint32), len(part))
         id_rows = np.repeat(np.arange(len(part)), band_count)
         for key, chunk in partition_chunks(bands, hashes[part].ravel(), part_ids, id_rows):
@@ -181,11 +181,18 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
     assert edges == expected_edges and sorted(giant) == sorted(expected_giant)
 
 
-def test_edges_lost_between_candidates_and_verification_are_a_problem_not_a_smaller_result():
-    from transforms.dedup.minhash_dedup import edge_problems
+def test_elements_lost_by_a_grouping_are_a_problem_not_a_smaller_result():
+    from transforms.dedup.minhash_dedup import lost_element_problems
 
-    assert edge_problems({"candidate_edges": 10, "verified_edges": 7, "rejected_edges": 3}) == []
-    assert edge_problems({"candidate_edges": 10, "verified_edges": 10}) == []  # verify: none
-    assert edge_problems({}) == []  # no candidates at all
-    (problem,) = edge_problems({"candidate_edges": 85_916, "verified_edges": 58_523, "rejected_edges": 13_496})
+    clusters = {"clustered_docs": 5, "ranked_members": 5, "decided_docs": 5}
+    assert lost_element_problems({"candidate_edges": 10, "verified_edges": 7, "rejected_edges": 3, **clusters}) == []
+    assert lost_element_problems({"candidate_edges": 10, "verified_edges": 10, **clusters}) == []  # verify: none
+    assert lost_element_problems({}) == []  # no candidates at all
+    (problem,) = lost_element_problems({"candidate_edges": 85_916, "verified_edges": 58_523,
+                                        "rejected_edges": 13_496, **clusters})
     assert "85,916 candidate edges" in problem and "lost edges" in problem
+    # ChooseKeepers' joins: an id lost before its cluster's keeper is chosen, or before it learns it
+    (problem,) = lost_element_problems({**clusters, "ranked_members": 4})
+    assert "5 clustered documents but 4 ranked" in problem
+    (problem,) = lost_element_problems({**clusters, "decided_docs": 3})
+    assert "5 clustered documents but 3 told their keeper" in problem

@@ -13,7 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.dedup.test_minhash_components import union_find
 from tests.support.corpora import run_config, write_jsonl
 from transforms.dedup.minhash_dedup import MinhashDedupConfig
-from transforms.dedup.star_components import StarComponents
+from transforms.dedup.star_components import StarComponents, convergence
 from transforms.dedup.star_kernels import ComponentsNotConverged, connected_components
 
 OPTS = PipelineOptions(["--runner=FnApiRunner"])
@@ -85,7 +85,7 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify, workers):
     assert kept["c-0"]["dup_cluster_size"] == 3
     assert kept["u000"]["dup_cluster_size"] == 1
     stats = manifest["stage_stats"]["minhash_dedup"]
-    assert stats["clusters"] == 3 and stats["near_duplicates_dropped"] == 6
+    assert stats["clusters"] == 3 and stats["near_duplicates_dropped"] == 6 and stats["clustered_docs"] == 9
     assert stats["cluster_size_histogram"] == {"2": 1, "3-4": 2}
     assert stats["docs_without_shingles"] == 1
     assert stats["verified_edges"] >= 6
@@ -154,16 +154,20 @@ def test_beam_components_equal_union_find():
         # after the fixed point change nothing
         oracle_rounds = connected_components(edges)[1]
         assert_that(
-            cc["convergence"] | beam.Map(_round_summary),
+            _summed(cc["changes"]) | beam.Map(convergence, 12) | beam.Map(_round_summary),
             equal_to([(oracle_rounds, [0] * (12 - oracle_rounds))]),
             label="converged",
         )
         assert oracle_rounds > 2
 
 
-def _round_summary(convergence: dict) -> tuple:
-    used = convergence["rounds_used"]
-    return used, convergence["changes_per_round"][used:]
+def _summed(changes):
+    return changes | beam.CombinePerKey(sum) | beam.combiners.ToDict()
+
+
+def _round_summary(stats: dict) -> tuple:
+    used = stats["rounds_used"]
+    return used, stats["changes_per_round"][used:]
 
 
 def test_beam_components_fail_loudly_when_bound_is_hit():
@@ -172,5 +176,5 @@ def test_beam_components_fail_loudly_when_bound_is_hit():
     edges = [(max(a, b), min(a, b)) for a, b in zip(ids, ids[1:])]
     with pytest.raises(Exception, match="still changed"):
         with beam.Pipeline(options=OPTS) as p:
-            _ = p | beam.Create(edges) | StarComponents(1)
+            _ = _summed((p | beam.Create(edges) | StarComponents(1))["changes"]) | beam.Map(convergence, 1)
     assert issubclass(ComponentsNotConverged, RuntimeError)

@@ -7,10 +7,11 @@ sampled metrics) and written as JSON lines; ``build_ledger`` and
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED
 
@@ -24,8 +25,29 @@ def reason_of(doc: dict) -> str:
     return reject.get("reason") or "unspecified"
 
 
+class _CountInBundle(beam.DoFn):
+    """``((stage, outcome, reason), n)`` once per bundle: Count.PerElement's precombine, done by hand
+    in the worker that makes the part, so that every stage's parts can meet in one Flatten and ONE
+    CombinePerKey (``LedgerLines``) with only counts crossing to it, whatever a runner does with a
+    Flatten in front of a combine. One grouping for the whole ledger instead of four per stage."""
+
+    def __init__(self, key_of):
+        self._key_of = key_of
+
+    def start_bundle(self):
+        self._counts = Counter()
+
+    def process(self, doc):
+        self._counts[self._key_of(doc)] += 1
+
+    def finish_bundle(self):
+        for key, n in self._counts.items():
+            yield GlobalWindows.windowed_value((key, n))
+
+
 class CountStage(beam.PTransform):
-    """Count one stage's input and outputs as ``((stage, outcome, reason), n)`` pairs.
+    """Count one stage's input and outputs as ``((stage, outcome, reason), n)`` partial counts
+    (sum them with ``LedgerLines``).
 
     Input: a dict with keys ``in``, ``kept``, ``dropped`` and ``quarantined``.
     """
@@ -36,18 +58,25 @@ class CountStage(beam.PTransform):
 
     def expand(self, pcolls: dict):
         stage = self._stage
-        # Each part is counted where it is made (the combine runs in that part's workers), so only
-        # counts, not a record per document, cross to wherever the four parts meet.
         parts = [
-            pcolls[IN] | "In" >> beam.Map(lambda _: (stage, IN, "")) | "CountIn" >> beam.combiners.Count.PerElement(),
-            pcolls[KEPT] | "Kept" >> beam.Map(lambda _: (stage, KEPT, ""))
-            | "CountKept" >> beam.combiners.Count.PerElement(),
-            pcolls[DROPPED] | "Dropped" >> beam.Map(lambda d: (stage, DROPPED, reason_of(d)))
-            | "CountDropped" >> beam.combiners.Count.PerElement(),
-            pcolls[QUARANTINED] | "Quarantined" >> beam.Map(lambda d: (stage, QUARANTINED, reason_of(d)))
-            | "CountQuarantined" >> beam.combiners.Count.PerElement(),
+            pcolls[IN] | "CountIn" >> beam.ParDo(_CountInBundle(lambda _: (stage, IN, ""))),
+            pcolls[KEPT] | "CountKept" >> beam.ParDo(_CountInBundle(lambda _: (stage, KEPT, ""))),
+            pcolls[DROPPED] | "CountDropped" >> beam.ParDo(_CountInBundle(lambda d: (stage, DROPPED, reason_of(d)))),
+            pcolls[QUARANTINED]
+            | "CountQuarantined" >> beam.ParDo(_CountInBundle(lambda d: (stage, QUARANTINED, reason_of(d)))),
         ]
         return parts | "Flatten" >> beam.Flatten()
+
+
+class LedgerLines(beam.PTransform):
+    """Every stage's ``CountStage`` partial counts, flattened → one JSON line per (stage, outcome, reason)."""
+
+    def expand(self, counted):
+        return (
+            counted
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "Lines" >> beam.Map(ledger_line)
+        )
 
 
 def ledger_line(entry) -> str:

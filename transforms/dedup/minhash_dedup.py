@@ -14,8 +14,9 @@
 Every grouping is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node,
 id, star center or root over compact records (packed band keys, payloads of
 candidates, ranks); the documents themselves are never grouped, so a local run's
-memory does not grow with their size. Only per-round change counts and the stats
-(a few numbers) are combined globally. datatrove instead merges all duplicate
+memory does not grow with their size. Every count (edges at each step, per-round
+changes, cluster sizes) meets in one CombinePerKey, and ``stage_stats`` turns the
+sums into the stage's stats, the convergence check and the lost-element check. datatrove instead merges all duplicate
 pairs with union-find in one process, which is why it is not reused here.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ from transforms.dedup.lsh_candidates import BandCandidates
 from transforms.dedup.minhash_kernels import choose_bands
 from transforms.dedup.minhash_signatures import Signatures, Signer
 from transforms.dedup.shingles import ShingleSpec
-from transforms.dedup.star_components import StarComponents
+from transforms.dedup.star_components import StarComponents, convergence
 from transforms.dedup.verify_edges import VerifyEdges
 from transforms.io.spill import ReadSpilled, SpillDocuments, spill_dir
 from transforms.io.unique_ids import doc_order_key
@@ -116,26 +117,59 @@ def _sorted_bins(histogram: dict) -> dict:
     return dict(sorted(histogram.items(), key=lambda kv: int(kv[0].split("-")[0])))
 
 
-def edge_problems(stats: dict) -> list[str]:
-    """Every candidate edge is verified or rejected; a difference means the runner lost elements.
+def lost_element_problems(counts: dict) -> list[str]:
+    """Every candidate edge is verified or rejected, and every clustered id reaches its keeper; a
+    difference means the runner lost elements.
 
     FnApiRunner (multi_processing) was seen to drop elements of large multi-input
     groupings at a million documents: candidate edges then vanish without being
     rejected, and documents that should be dropped are kept, which no document
-    ledger can see. The run fails on it instead (``problems`` → ``LedgerError``).
+    ledger can see. ``ChooseKeepers``' two joins are the same kind of grouping, so
+    the ids they see are counted too. The run fails on any of it instead
+    (``problems`` → ``LedgerError``).
     """
-    candidates, verified = stats.get("candidate_edges", 0), stats.get("verified_edges", 0)
-    rejected = stats.get("rejected_edges", 0)
-    if candidates == verified + rejected:
-        return []
-    return [f"minhash_dedup: {candidates:,} candidate edges but {verified:,} verified + {rejected:,} rejected: "
-            "the runner lost edges, so some near-duplicates would be kept"]
+    problems = []
+    candidates, verified = counts.get("candidate_edges", 0), counts.get("verified_edges", 0)
+    rejected = counts.get("rejected_edges", 0)
+    if candidates != verified + rejected:
+        problems.append(f"minhash_dedup: {candidates:,} candidate edges but {verified:,} verified + "
+                        f"{rejected:,} rejected: the runner lost edges, so some near-duplicates would be kept")
+    clustered = counts.get("clustered_docs", 0)
+    for name, what in (("ranked_members", "ranked for their keeper"), ("decided_docs", "told their keeper")):
+        if counts.get(name, 0) != clustered:
+            problems.append(f"minhash_dedup: {clustered:,} clustered documents but {counts.get(name, 0):,} {what}: "
+                            "the runner lost elements, so some near-duplicates would be kept")
+    return problems
 
 
-def _stat(pcoll, name: str, combine=None):
-    """``(name, value)`` of one global combine (default: the element count, 0 when empty)."""
-    combine = combine or beam.combiners.Count.Globally()
-    return pcoll | f"Combine[{name}]" >> combine | f"Stat[{name}]" >> beam.Map(lambda v, n=name: (n, v))
+HISTOGRAM = "cluster_size_histogram"
+
+
+def _counted(pcoll, name: str, value=None):
+    """``(name, 1)`` per element, or ``(name, value(element))``: one input of the stage's single sum."""
+    if value is None:
+        return pcoll | f"Count[{name}]" >> beam.Map(lambda _, n=name: (n, 1))
+    return pcoll | f"Count[{name}]" >> beam.Map(lambda x, n=name, v=value: (n, v(x)))
+
+
+def stage_stats(counts: dict, cfg: MinhashDedupConfig) -> dict:
+    """The stage's stats from its summed counts (a name with no entry counted nothing).
+
+    Raises ``ComponentsNotConverged`` if the last round still changed edges; a
+    lost element becomes a ``problems`` entry, which fails the run.
+    """
+    names = ["candidate_edges", "giant_buckets_skipped", "giant_bucket_members", "docs_without_shingles"]
+    names += ["rejected_edges"] if cfg.verify != "none" else []
+    names += ["verified_edges", "clusters", "clustered_docs", "near_duplicates_dropped"]
+    stats = {name: counts.get(name, 0) for name in names}
+    bins = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith(HISTOGRAM + "/")}
+    stats[HISTOGRAM] = _sorted_bins(bins)
+    stats.update(bands_rows=[cfg.bands, cfg.rows], threshold=cfg.threshold)
+    stats.update(convergence(counts, cfg.max_rounds))
+    problems = lost_element_problems(counts)
+    if problems:
+        stats["problems"] = problems
+    return stats
 
 
 class MinhashDedup(beam.PTransform):
@@ -158,25 +192,22 @@ class MinhashDedup(beam.PTransform):
         edges = candidates["edges"]
         payload = {"exact": ShinglePayload(cfg.spec), "signature": signer.payloads, "none": None}[cfg.verify]
         endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> CandidateDocs(payload)
-        stats = [
-            _stat(edges, "candidate_edges"),
-            _stat(candidates["giant"], "giant_buckets_skipped"),
-            _stat(candidates["giant"], "giant_bucket_members", beam.CombineGlobally(sum)),
-            _stat(sig["empty"], "docs_without_shingles"),
-            docs.pipeline
-            | "Params" >> beam.Create([("bands_rows", [cfg.bands, cfg.rows]), ("threshold", cfg.threshold)]),
+        giant = candidates["giant"]
+        counts = [
+            _counted(edges, "candidate_edges"),
+            _counted(giant, "giant_buckets_skipped"),
+            _counted(giant, "giant_bucket_members", int),
+            _counted(sig["empty"], "docs_without_shingles"),
         ]
         if cfg.verify != "none":
             verified = endpoints["by_center"] | "VerifyEdges" >> VerifyEdges(
                 cfg.verify, cfg.verify_threshold or cfg.threshold
             )
             edges = verified["edges"]
-            stats.append(_stat(verified["rejected"], "rejected_edges"))
-        stats.append(_stat(edges, "verified_edges"))
+            counts.append(_counted(verified["rejected"], "rejected_edges"))
+        counts.append(_counted(edges, "verified_edges"))
 
         cc = edges | "Components" >> StarComponents(cfg.max_rounds)
-        stats.append(cc["convergence"] | "Convergence" >> beam.FlatMap(lambda d: list(d.items())))
-
         chosen = {"labels": cc["labels"], "ranks": endpoints["ranks"]} | "ChooseKeepers" >> ChooseKeepers()
         decided = (
             spilled
@@ -184,20 +215,22 @@ class MinhashDedup(beam.PTransform):
             | "Apply" >> beam.ParDo(RouteByDecision(self._stage_label, functools.partial(decide, reason=REASON)),
                                     beam.pvalue.AsDict(chosen["decisions"])).with_outputs(DROPPED, main=KEPT)
         )
-        sizes = chosen["keepers"] | "Sizes" >> beam.Map(lambda kv: kv[1][2])
-        stats += [
-            _stat(sizes, "clusters"),
-            _stat(decided[DROPPED], "near_duplicates_dropped"),
-            sizes
-            | "SizeBins" >> beam.Map(size_bin)
-            | "CountBins" >> beam.combiners.Count.PerElement()
-            | "BinDict" >> beam.combiners.ToDict()
-            | "Histogram" >> beam.Map(lambda d: ("cluster_size_histogram", _sorted_bins(d))),
+        keepers = chosen["keepers"]  # (root, (best rank, keeper id, cluster size))
+        counts += [
+            cc["changes"],
+            _counted(cc["labels"], "clustered_docs"),
+            _counted(keepers, "clusters"),
+            _counted(keepers, "ranked_members", lambda kv: kv[1][2]),  # only to prove no join lost an id
+            _counted(chosen["decisions"], "decided_docs"),  # likewise
+            keepers | "SizeBins" >> beam.Map(lambda kv: (f"{HISTOGRAM}/{size_bin(kv[1][2])}", 1)),
+            _counted(decided[DROPPED], "near_duplicates_dropped"),
         ]
-        stats.append(
-            stats
-            | "EdgeStats" >> beam.Flatten()
-            | "EdgeStatsDict" >> beam.combiners.ToDict()
-            | "EdgeBalance" >> beam.FlatMap(lambda named: [("problems", p) for p in [edge_problems(named)] if p])
+        # One sum for every count (a global combine is a GroupByKey of its own, and there were ~15).
+        stats = (
+            counts
+            | "Counts" >> beam.Flatten()
+            | "SumCounts" >> beam.CombinePerKey(sum)
+            | "CountsDict" >> beam.combiners.ToDict()
+            | "Stats" >> beam.FlatMap(lambda summed: stage_stats(summed, cfg).items())
         )
-        return StageOutputs(decided[KEPT], decided[DROPPED], stats=stats | "AllStats" >> beam.Flatten())
+        return StageOutputs(decided[KEPT], decided[DROPPED], stats=stats)

@@ -12,6 +12,10 @@ datasketch mode: ``datasketch_signature`` reproduces ``datasketch.MinHash``
 over a batch, using datasketch's own permutation parameters.
 
 Bands × rows come from ``datasketch.lsh._optimal_param`` when not given.
+
+datasketch is imported where it is used, not at module level: ``datasketch.lsh``
+imports scipy.integrate (~35 MB per process), and a Beam worker that signs
+natively never needs it.
 """
 from __future__ import annotations
 
@@ -19,9 +23,6 @@ from typing import Callable, Iterable, Sequence
 
 import numba
 import numpy as np
-from datasketch import MinHash
-from datasketch.hashfunc import sha1_hash32
-from datasketch.lsh import _false_negative_probability, _false_positive_probability, _optimal_param
 
 MERSENNE_61 = np.uint64((1 << 61) - 1)
 EMPTY = np.uint64((1 << 64) - 1)  # signature value of a document without shingles
@@ -104,12 +105,16 @@ def datasketch_signatures(
     shingle_sets: Sequence[Sequence[bytes]],
     num_perm: int = 128,
     seed: int = 1,
-    hashfunc: Callable = sha1_hash32,
+    hashfunc: Callable | None = None,
     scheme: str = "affine32",
 ) -> np.ndarray:
     """Signatures equal to ``datasketch.MinHash(num_perm, seed, hashfunc=..., scheme=...)``
     after ``update_batch(shingles)``, one row per document (docs without shingles
-    get datasketch's empty value)."""
+    get datasketch's empty value). ``hashfunc`` None is datasketch's default, ``sha1_hash32``."""
+    from datasketch import MinHash
+    from datasketch.hashfunc import sha1_hash32
+
+    hashfunc = hashfunc or sha1_hash32
     template = MinHash(num_perm=num_perm, seed=seed, hashfunc=hashfunc, scheme=scheme)
     a, b = template.permutations
     out = np.empty((len(shingle_sets), num_perm), template.hashvalues.dtype)
@@ -132,6 +137,8 @@ def datasketch_signatures(
 
 def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimizing the weighted FP+FN area, datasketch's routine."""
+    from datasketch.lsh import _optimal_param
+
     return _optimal_param(threshold, num_perm, fp_weight, fn_weight)
 
 
@@ -142,6 +149,8 @@ def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
 
 def fp_fn_areas(threshold: float, bands: int, rows: int) -> tuple[float, float]:
     """datasketch's integrated false-positive / false-negative probabilities."""
+    from datasketch.lsh import _false_negative_probability, _false_positive_probability
+
     return (
         _false_positive_probability(threshold, bands, rows),
         _false_negative_probability(threshold, bands, rows),

@@ -19,25 +19,31 @@ from transforms.dedup.star_kernels import (
 _CHANGES = "changes"
 
 
+def changes_key(round_index: int) -> str:
+    """The counts key under which a round's rewired edges are summed."""
+    return f"changes/{round_index}"
+
+
 class _StarFn(beam.DoFn):
     """One star operation (``large_star`` or ``small_star``) of one round; its change
-    count leaves tagged with the round."""
+    count leaves as ``(changes_key(round), n)``."""
 
     def __init__(self, operation, round_index: int):
         self._operation = operation
-        self._round = round_index
+        self._key = changes_key(round_index)
 
     def process(self, keyed):
         edges, changes = self._operation(*keyed)
         yield from edges
         if changes:
-            yield beam.pvalue.TaggedOutput(_CHANGES, (self._round, changes))
+            yield beam.pvalue.TaggedOutput(_CHANGES, (self._key, changes))
 
 
-def _check_converged(round_changes: list[tuple[int, int]], max_rounds: int) -> dict:
-    """Per-round change sums (rounds that changed nothing have no entry) → stats, or raise."""
-    by_round = dict(round_changes)
-    changes = [by_round.get(r, 0) for r in range(max_rounds)]
+def convergence(counts: dict, max_rounds: int) -> dict:
+    """Summed counts (``changes_key(r)`` → edges rewired; rounds that changed nothing have no
+    entry) → the stats ``rounds_used`` and ``changes_per_round``, or raise if the last round
+    still changed edges."""
+    changes = [counts.get(changes_key(r), 0) for r in range(max_rounds)]
     if changes[-1] != 0:
         raise ComponentsNotConverged(
             f"large-star/small-star still changed {changes[-1]} edges in round {max_rounds} of "
@@ -47,16 +53,16 @@ def _check_converged(round_changes: list[tuple[int, int]], max_rounds: int) -> d
 
 
 class StarComponents(beam.PTransform):
-    """Edges (v, m) → (node, component minimum), unrolled to ``max_rounds`` rounds.
+    """Edges (v, m) → ``labels`` (node, component minimum), unrolled to ``max_rounds`` rounds,
+    and ``changes``: ``(changes_key(round), n)`` per node that rewired edges.
 
     A round is two GroupByKeys (large-star by both endpoints, small-star by the
-    larger endpoint); the DoFns tag their change counts with the round, and ONE
-    CombinePerKey after the last round sums them. A per-round global sum (and a
-    side input gating later rounds on it) would add ~3 fused stages per round,
-    which on small edge sets costs more than the rounds themselves. Rounds after
-    the fixed point pass the edges through unchanged, so running all of them is
-    correct. Outputs ``labels`` and ``convergence`` (one dict; computing it
-    raises ``ComponentsNotConverged`` if the last round still changed edges).
+    larger endpoint). The change counts are summed by whoever sums the stage's
+    other counts (one CombinePerKey for all of them; ``convergence`` reads the
+    sums and fails the run if the last round still changed edges). Gating later
+    rounds on a per-round global sum would add a combine per round, which on
+    small edge sets costs more than the rounds themselves. Rounds after the fixed
+    point pass the edges through unchanged, so running all of them is correct.
     """
 
     def __init__(self, max_rounds: int):
@@ -80,16 +86,9 @@ class StarComponents(beam.PTransform):
             )
             changes += [large[_CHANGES], small[_CHANGES]]
             edges = small.edges
-        convergence = (
-            changes
-            | "AllChanges" >> beam.Flatten()
-            | "SumPerRound" >> beam.CombinePerKey(sum)
-            | "RoundList" >> beam.combiners.ToList()
-            | "CheckConverged" >> beam.Map(_check_converged, self._max_rounds)
-        )
         labels = (
             edges
             | "Labels" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
             | "DistinctLabels" >> beam.Distinct()
         )
-        return {"labels": labels, "convergence": convergence}
+        return {"labels": labels, "changes": changes | "AllChanges" >> beam.Flatten()}
