@@ -15,12 +15,15 @@ own time; what no step accounts for is Beam (coders, shuffles, the runner's
 buffers, per-stage setup). The profiler slows Python code, so read the split
 as shares, not seconds.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/minhash_speed.py [--docs 50000] [--no-profile]
+    PYTHONPATH=. .venv/bin/python benchmarks/minhash_speed.py [--docs 50000] [--no-profile] [--stage JSON]
+
+``--stage '{"max_rounds": 2}'`` sets the stage's config (default: the defaults).
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import sys
@@ -106,6 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--stage", default="{}", help="minhash_dedup config as JSON")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="minhash-speed-") as tmp:
         corpus = os.path.join(tmp, "corpus")
@@ -113,7 +117,7 @@ def main() -> None:
         size = make_corpus(corpus, args.docs)
         print(f"{args.docs:,} documents, {size / 1e6:.0f} MB of JSONL; FnApiRunner, 1 in-process worker; "
               f"load average {os.getloadavg()[0]:.1f}")
-        mh = config(corpus, os.path.join(tmp, "out-minhash"), [{"minhash_dedup": {}}])
+        mh = config(corpus, os.path.join(tmp, "out-minhash"), [{"minhash_dedup": json.loads(args.stage)}])
         leaves, gbks = graph_size(config_from_dict(mh, os.getcwd()))
         base_leaves, base_gbks = graph_size(config_from_dict(config(corpus, "unused", []), os.getcwd()))
         pass_wall, _ = timed(config(corpus, os.path.join(tmp, "out-pass"), []))
