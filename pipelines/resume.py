@@ -24,7 +24,7 @@ from pipelines.build import account, read_raw, stage_steps, write_outputs
 from pipelines.config import RunConfig
 from pipelines.sources import SOURCES
 from schemas import SCHEMA_VERSION
-from transforms.core.ledger import LedgerLines
+from transforms.core.ledger import LedgerLines, ledger_count
 from transforms.io.checkpoint import ReadStaged, WriteStaged
 from transforms.io.parquet_sink import as_parts, document_sort_key, rejected_sort_key
 
@@ -135,7 +135,8 @@ def run_stages(cfg: RunConfig, new_pipeline: Callable[[], beam.Pipeline], root: 
     pipeline = new_pipeline()
     docs = pipeline | "ReadFinal" >> ReadStaged(previous.path(KEPT_DIR))
     rejected = [pipeline | f"ReadRejected[{s.label}]" >> ReadStaged(s.path(REJECTED_DIR)) for s in stages]
-    ledger = [pipeline | f"ReadLedger[{s.label}]" >> beam.io.ReadFromText(s.path(LEDGER)) for s in stages]
+    ledger = [pipeline | f"ReadLedger[{s.label}]" >> beam.io.ReadFromText(s.path(LEDGER))
+              | f"LedgerCounts[{s.label}]" >> beam.Map(ledger_count) for s in stages]
     stats = [pipeline | f"ReadStats[{s.label}]" >> beam.io.ReadFromText(s.path(STATS)) for s in stages]
     write_outputs(docs, rejected, ledger, stats, cfg, root)
     final = pipeline.run()

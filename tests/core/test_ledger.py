@@ -30,3 +30,11 @@ def test_lost_records_and_broken_chain_are_reported():
 def test_stage_with_no_input_is_listed_with_zeros():
     ledger = build_ledger([], ["normalize", "exact_dedup"])
     assert ledger[1] == {"stage": "exact_dedup", "in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "reasons": {}, "errors": {}}
+
+
+def test_a_written_ledger_line_reads_back_as_its_count():
+    """A resumed run sums its stages' written ledger lines again (``pipelines/resume.py``)."""
+    from transforms.core.ledger import ledger_count, ledger_line
+
+    entry = (("minhash_dedup", "dropped", "near_duplicate"), 6)
+    assert ledger_count(ledger_line(entry)) == entry

@@ -84,6 +84,13 @@ def ledger_line(entry) -> str:
     return json.dumps({"stage": stage, "outcome": outcome, "reason": reason, "count": count})
 
 
+def ledger_count(line: str) -> tuple:
+    """A written ledger line back as ``((stage, outcome, reason), count)``, the inverse of ``ledger_line``
+    (a resumed run sums its stages' written ledgers with ``LedgerLines`` again)."""
+    rec = json.loads(line)
+    return (rec["stage"], rec["outcome"], rec["reason"]), rec["count"]
+
+
 def build_ledger(lines: Iterable[str], stage_order: list[str], sources: Iterable[str] = ()) -> list[dict]:
     """Fold counted lines into one entry per stage, in pipeline order; ``sources`` are flagged ``source: true``."""
     table: dict[str, dict] = {
