@@ -7,6 +7,7 @@ import random
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -147,18 +148,24 @@ def test_beam_components_equal_union_find():
     edges += [(1000 + i, 1000 + i + 1) for i in range(200)]  # a long chain
     edges = [(max(a, b), min(a, b)) for a, b in edges if a != b]
     want = sorted(union_find(edges).items())
-    with beam.Pipeline(options=OPTS) as p:
-        cc = p | beam.Create(edges) | StarComponents(12)
-        assert_that(cc["labels"], equal_to(want), label="labels")
-        # the chain needs several rounds, as many as the one-process oracle; the rounds
-        # after the fixed point change nothing
-        oracle_rounds = connected_components(edges)[1]
-        assert_that(
-            _summed(cc["changes"]) | beam.Map(convergence, 12) | beam.Map(_round_summary),
-            equal_to([(oracle_rounds, [0] * (12 - oracle_rounds))]),
-            label="converged",
-        )
-        assert oracle_rounds > 2
+    p = beam.Pipeline(options=OPTS)
+    cc = p | beam.Create(edges) | StarComponents(12)
+    assert_that(cc["labels"], equal_to(want), label="labels")
+    # the chain needs several rounds, as many as the one-process oracle; the rounds
+    # after the fixed point change nothing
+    oracle_rounds = connected_components(edges)[1]
+    assert_that(
+        _summed(cc["changes"]) | beam.Map(convergence, 12) | beam.Map(_round_summary),
+        equal_to([(oracle_rounds, [0] * (12 - oracle_rounds))]),
+        label="converged",
+    )
+    assert oracle_rounds > 2
+    result = p.run()
+    result.wait_until_finish()
+    # the converged edges (one per node but the roots) leave the loop once, two rounds after the last
+    # change; the rounds after that get no edges
+    counters = result.metrics().query(MetricsFilter().with_name("settled_edges"))["counters"]
+    assert sum(c.result for c in counters) == len(want) - len({root for _, root in want})
 
 
 def _summed(changes):

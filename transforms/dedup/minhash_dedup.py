@@ -56,8 +56,8 @@ class MinhashDedupConfig(BaseModel):
     edges are counted in ``rejected_edges``.
     ``max_rounds`` 10 covers chains of ~1,000 near-duplicates (random ids: 9 rounds)
     and random graphs of any size tried (5 rounds); every round is two shuffles in the
-    graph whether or not it changes anything, and an unconverged run fails loudly
-    naming this key.
+    graph, but the rounds from two after the last change on get no edges, and an
+    unconverged run fails loudly naming this key.
     """
 
     model_config = ConfigDict(extra="forbid")

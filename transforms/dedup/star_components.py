@@ -7,6 +7,9 @@ no step gathers all edges or ids on one worker.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsList
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup.star_kernels import (
     ComponentsNotConverged,
@@ -17,6 +20,11 @@ from transforms.dedup.star_kernels import (
 )
 
 _CHANGES = "changes"
+_SETTLED = "settled"
+# Round r runs only if round r - GATE_LAG changed edges. A lag of two keeps the gate outside the
+# stage that feeds round r its edges (round r - 1's small-star), so Beam still fuses the two;
+# gating on round r - 1 would put a global barrier between every pair of rounds.
+GATE_LAG = 2
 
 
 def changes_key(round_index: int) -> str:
@@ -25,18 +33,40 @@ def changes_key(round_index: int) -> str:
 
 
 class _StarFn(beam.DoFn):
-    """One star operation (``large_star`` or ``small_star``) of one round; its change
-    count leaves as ``(changes_key(round), n)``."""
+    """One star operation (``large_star`` or ``small_star``) of one round. Its change count
+    leaves once per bundle as ``(changes_key(round), n)``: few elements, read as a side input
+    by the round that the count gates, and summed with the stage's other counts."""
 
     def __init__(self, operation, round_index: int):
         self._operation = operation
         self._key = changes_key(round_index)
 
+    def start_bundle(self):
+        self._changes = 0
+
     def process(self, keyed):
         edges, changes = self._operation(*keyed)
+        self._changes += changes
         yield from edges
-        if changes:
-            yield beam.pvalue.TaggedOutput(_CHANGES, (self._key, changes))
+
+    def finish_bundle(self):
+        if self._changes:
+            yield beam.pvalue.TaggedOutput(_CHANGES, GlobalWindows.windowed_value((self._key, self._changes)))
+
+
+class _GatedKeysFn(beam.DoFn):
+    """Large-star keys of a round's edges, or, when the gating round changed nothing (the edges
+    are already a fixed point), the edges themselves to ``settled``: they skip every later round."""
+
+    def __init__(self):
+        self._settled = Metrics.counter("star_components", "settled_edges")
+
+    def process(self, edge, *gate):
+        if gate and not any(n for counts in gate for _, n in counts):
+            self._settled.inc()
+            yield beam.pvalue.TaggedOutput(_SETTLED, edge)
+            return
+        yield from both_directions(edge)
 
 
 def convergence(counts: dict, max_rounds: int) -> dict:
@@ -53,16 +83,17 @@ def convergence(counts: dict, max_rounds: int) -> dict:
 
 
 class StarComponents(beam.PTransform):
-    """Edges (v, m) → ``labels`` (node, component minimum), unrolled to ``max_rounds`` rounds,
-    and ``changes``: ``(changes_key(round), n)`` per node that rewired edges.
+    """Edges (v, m) → ``labels`` (node, component minimum), in at most ``max_rounds`` rounds,
+    and ``changes``: ``(changes_key(round), n)`` partial counts.
 
     A round is two GroupByKeys (large-star by both endpoints, small-star by the
-    larger endpoint). The change counts are summed by whoever sums the stage's
-    other counts (one CombinePerKey for all of them; ``convergence`` reads the
-    sums and fails the run if the last round still changed edges). Gating later
-    rounds on a per-round global sum would add a combine per round, which on
-    small edge sets costs more than the rounds themselves. Rounds after the fixed
-    point pass the edges through unchanged, so running all of them is correct.
+    larger endpoint). Beam graphs are static, so the rounds are unrolled to
+    ``max_rounds``, but a round whose gating round (``GATE_LAG`` before it)
+    changed nothing sends its edges straight to the labels: the rounds after the
+    fixed point run empty. The gate is a side input of per-bundle change counts
+    the rounds already produce, so it adds no grouping. The change counts are
+    summed by whoever sums the stage's other counts; ``convergence`` reads the
+    sums and fails the run if the last round still changed edges.
     """
 
     def __init__(self, max_rounds: int):
@@ -70,11 +101,14 @@ class StarComponents(beam.PTransform):
         self._max_rounds = max_rounds
 
     def expand(self, edges):
-        changes = []
+        changes, settled = [], []
         for r in range(self._max_rounds):
+            gate = [AsList(c) for c in changes[2 * (r - GATE_LAG):2 * (r - GATE_LAG) + 2]] if r >= GATE_LAG else []
+            keyed = edges | f"R{r}LargeKeys" >> beam.ParDo(_GatedKeysFn(), *gate).with_outputs(_SETTLED, main="keys")
+            if gate:
+                settled.append(keyed[_SETTLED])
             large = (
-                edges
-                | f"R{r}LargeKeys" >> beam.FlatMap(both_directions)
+                keyed.keys
                 | f"R{r}LargeGroup" >> beam.GroupByKey()
                 | f"R{r}LargeStar" >> beam.ParDo(_StarFn(large_star, r)).with_outputs(_CHANGES, main="edges")
             )
@@ -87,7 +121,8 @@ class StarComponents(beam.PTransform):
             changes += [large[_CHANGES], small[_CHANGES]]
             edges = small.edges
         labels = (
-            edges
+            settled + [edges]
+            | "FinalEdges" >> beam.Flatten()
             | "Labels" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[1])])
             | "DistinctLabels" >> beam.Distinct()
         )
