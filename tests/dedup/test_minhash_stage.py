@@ -92,6 +92,8 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify, workers):
     assert stats["verified_edges"] >= 6
     assert stats["candidate_edges"] == stats["verified_edges"] + stats["rejected_edges"]
     assert stats["rounds_used"] <= 3 and stats["changes_per_round"][-1] == 0
+    # the converged star edges (one per clustered document but the keepers) left the rounds once
+    assert manifest["beam_counters"]["star_components/settled_edges"] == stats["clustered_docs"] - stats["clusters"]
 
 
 @pytest.mark.slow

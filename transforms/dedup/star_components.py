@@ -59,7 +59,7 @@ class _GatedKeysFn(beam.DoFn):
     are already a fixed point), the edges themselves to ``settled``: they skip every later round."""
 
     def __init__(self):
-        self._settled = Metrics.counter("star_components", "settled_edges")
+        self._settled = Metrics.counter("corpusmill.star_components", "settled_edges")  # in the manifest
 
     def process(self, edge, *gate):
         if gate and not any(n for counts in gate for _, n in counts):
