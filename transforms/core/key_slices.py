@@ -59,7 +59,7 @@ def slice_chunks(keys: np.ndarray, columns: tuple[np.ndarray, ...], strings: pa.
 
 def open_slice(chunks: Iterable[tuple], dtypes: tuple) -> tuple[np.ndarray, tuple[np.ndarray, ...], pa.StringArray]:
     """One slice's chunks → its keys, columns (of ``dtypes``) and strings, concatenated.
-    Read rows of the strings with ``strings.take(rows).to_pylist()``."""
+    Read the strings of equal runs with ``run_strings``."""
     chunks = list(chunks)
     keys = np.concatenate([np.frombuffer(c[0], np.uint64) for c in chunks])
     columns = tuple(np.concatenate([np.frombuffer(c[1][i], dtype) for c in chunks]) for i, dtype in enumerate(dtypes))
@@ -78,6 +78,19 @@ def equal_runs(*arrays: np.ndarray) -> Iterator[np.ndarray]:
     shared = (ends - starts) >= 2
     for start, end in zip(starts[shared].tolist(), ends[shared].tolist()):
         yield order[start:end]
+
+
+def run_strings(strings: pa.StringArray, runs: Iterable[np.ndarray]) -> Iterator[list[str]]:
+    """The strings of each run (``equal_runs``), gathered with one ``take`` for all the runs of a
+    slice: a take per run is a pyarrow call per bucket, and an LSH slice can hold thousands."""
+    runs = list(runs)
+    if not runs:
+        return
+    taken = strings.take(np.concatenate(runs)).to_pylist()
+    start = 0
+    for run in runs:
+        yield taken[start:start + len(run)]
+        start += len(run)
 
 
 class _SliceKeysFn(beam.DoFn):

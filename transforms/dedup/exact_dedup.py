@@ -16,7 +16,7 @@ import apache_beam as beam
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice
+from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice, run_strings
 from transforms.core.outcomes import DROPPED, KEPT, Dropped, Kept, Outcome
 from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.core.text_hash import normalized_text_hash
@@ -47,8 +47,8 @@ def hash_key(doc: dict) -> tuple:
 def slice_duplicates(chunks) -> Iterator[tuple[str, str]]:
     """One slice of ``hash_key`` rows → ``(dropped id, kept id)`` for every hash shared by several ids."""
     high, (low,), ids = open_slice(chunks, (np.uint64,))
-    for rows in equal_runs(high, low):
-        yield from duplicates(ids.take(rows).to_pylist())
+    for run in run_strings(ids, equal_runs(high, low)):
+        yield from duplicates(run)
 
 
 def decide(doc: dict, dropped: dict[str, str]) -> Outcome:

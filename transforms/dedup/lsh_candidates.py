@@ -22,7 +22,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from transforms.core.key_slices import equal_runs, open_slice, slice_chunks
+from transforms.core.key_slices import equal_runs, open_slice, run_strings, slice_chunks
 
 PARTITION_BITS = 12  # 4,096 slices of the 64-bit key space: small slices at any corpus size
 BAND_DTYPES = (np.uint32,)  # the chunk's one column: the band index of each key
@@ -39,8 +39,8 @@ def bucket_edges(chunks: Iterable[tuple], max_size: int) -> tuple[list[tuple[str
     """The chunks of one slice → (star edges (member, bucket minimum), member counts of giant buckets)."""
     hashes, (bands,), ids = open_slice(chunks, BAND_DTYPES)
     edges, giant = [], []
-    for rows in equal_runs(bands, hashes):
-        members = set(ids.take(rows).to_pylist())
+    for run in run_strings(ids, equal_runs(bands, hashes)):
+        members = set(run)
         if len(members) < 2:
             continue
         if len(members) > max_size:

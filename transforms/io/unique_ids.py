@@ -25,7 +25,7 @@ from typing import Iterable
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice
+from transforms.core.key_slices import GroupKeysBySlice, equal_runs, open_slice, run_strings
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED, Dropped, Kept, Outcome, Quarantined
 from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.core.text_hash import normalized_text_hash, stable_hash64
@@ -61,8 +61,8 @@ def repeated_ids(chunks) -> list[str]:
     """One slice of ``id_key`` rows → every id in it that more than one row holds."""
     hashes, _, ids = open_slice(chunks, ())
     repeated = []
-    for rows in equal_runs(hashes):
-        counts = Counter(ids.take(rows).to_pylist())
+    for run in run_strings(ids, equal_runs(hashes)):
+        counts = Counter(run)
         repeated += [doc_id for doc_id, n in counts.items() if n > 1]
     return repeated
 
