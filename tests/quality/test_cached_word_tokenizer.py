@@ -55,6 +55,11 @@ def test_bounded_caches_give_the_same_tokens():
     reference, ours = SpaCyTokenizer("en"), SharedSpacyTokenizer("en", max_strings=2_000)
     ours.word_tokenize("warm up")
     ours._chunks.max_chunks = 300
+    spacy_strings = len(ours._chunks.tokenizer.vocab.strings)
     texts = [t for _, t in mixed_texts(per_source=8)]
     assert [ours.word_tokenize(t) for t in texts] == [reference.word_tokenize(t) for t in texts]
     assert len(ours._chunks.tokens) <= 300 + max(len(set(t.split())) for t in texts)
+    # spaCy keeps nothing of the chunks it tokenized (memory zone), and equal edge sets are one object
+    assert len(ours._chunks.tokenizer.vocab.strings) == spacy_strings
+    edge_sets = list(ours._chunks.partners.values()) + list(ours._chunks.right_starts.values())
+    assert edge_sets and len({id(e) for e in edge_sets}) == len(set(edge_sets))

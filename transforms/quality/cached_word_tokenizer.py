@@ -27,7 +27,8 @@ most of its time in dict lookups instead of spaCy:
   with its own whitespace and tokenized by spaCy; everything else comes from
   the cache.
 - Unseen chunks go through a copy of the tokenizer on a vocab that computes no
-  lexeme attributes (``lean_copy``).
+  lexeme attributes (``lean_copy``), in a spaCy memory zone, so spaCy keeps
+  nothing per chunk: the cache's memory is bounded by its own size.
 
 Languages whose datatrove tokenizer needs a special spaCy config (ja, zh, vi)
 or another tokenizer class use datatrove's own code path, as do texts
@@ -162,22 +163,21 @@ def lean_copy(tokenizer):
 class ChunkTokenCache:
     """Tokens of whitespace-free chunks, filled by one spaCy call per document for the chunks not yet seen.
 
-    Bounded: the cache is emptied when it holds ``max_chunks`` chunks, and the
-    tokenizer rebuilt when its string store passes ``max_strings`` (tokens
-    never depend on what is cached).
+    Bounded: the cache is emptied when it holds ``max_chunks`` chunks (tokens
+    never depend on what is cached). About 0.3 KB per chunk: a chunk that is one
+    token shares its string, equal edge sets are one object, and spaCy keeps
+    nothing (``_spacy_tokens``).
     """
 
-    def __init__(self, template, special_cases: SpecialCaseEdges, max_chunks: int = 500_000,
-                 max_strings: int = 2_000_000):
-        self.template = template
+    def __init__(self, template, special_cases: SpecialCaseEdges, max_chunks: int = 500_000):
         self.tokenizer = lean_copy(template)
         self.special_cases = special_cases
         self.max_chunks = max_chunks
-        self.max_strings = max_strings
         self.tokens: dict[str, tuple[str, ...]] = {}
         # only chunks with a non-empty entry are listed (see SpecialCaseEdges.edges)
         self.partners: dict[str, frozenset[str]] = {}
         self.right_starts: dict[str, frozenset[str]] = {}
+        self._interned: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct edge set
         self.runs_by_spacy = 0  # chunk runs tokenized whole because a special case could straddle whitespace
         self._lock = threading.Lock()
 
@@ -186,16 +186,14 @@ class ChunkTokenCache:
         if not missing:
             return
         if len(self.tokens) + len(missing) > self.max_chunks:
-            self.tokens.clear(), self.partners.clear(), self.right_starts.clear()
+            self.tokens.clear(), self.partners.clear(), self.right_starts.clear(), self._interned.clear()
             missing = set(chunks)
-        if len(self.tokenizer.vocab.strings) > self.max_strings:
-            self.tokenizer = lean_copy(self.template)
         # "\n" between chunks: no special case can match across it, so each chunk is tokenized as if alone
         ordered = list(missing)
         joined = "\n".join(ordered)
         group: list[str] = []
         groups = [group]
-        for token in _token_texts(self.tokenizer(joined), joined):
+        for token in self._spacy_tokens(joined):
             if token == "\n":
                 group = []
                 groups.append(group)
@@ -204,12 +202,19 @@ class ChunkTokenCache:
         if len(groups) != len(ordered):
             raise AssertionError(f"spaCy split {len(ordered)} newline-separated chunks into {len(groups)} groups")
         for chunk, pieces in zip(ordered, groups):
-            tokens = self.tokens[chunk] = tuple(pieces)
+            tokens = self.tokens[chunk] = (chunk,) if len(pieces) == 1 else tuple(pieces)
             partners, rights = self.special_cases.edges(chunk, tokens)
             if partners:
-                self.partners[chunk] = partners
+                self.partners[chunk] = self._interned.setdefault(partners, partners)
             if rights:
-                self.right_starts[chunk] = rights
+                self.right_starts[chunk] = self._interned.setdefault(rights, rights)
+
+    def _spacy_tokens(self, text: str) -> list[str]:
+        """spaCy's tokens of ``text``, in a memory zone: the lexemes and strings of the chunks it
+        sees are freed after the call (this class caches the tokens; spaCy's cache would hold
+        every chunk a second time and grow without bound)."""
+        with self.tokenizer.vocab.memory_zone():
+            return _token_texts(self.tokenizer(text), text)
 
     def may_straddle(self, chunk: str, next_chunk: str) -> bool:
         """Could a special case match across the whitespace between these chunks? (False is certain.)"""
@@ -253,7 +258,7 @@ class ChunkTokenCache:
         for first, last in runs:
             words.extend(chain.from_iterable(map(cached, chunks[done:first])))
             run = "".join(parts[first_part + 2 * first : first_part + 2 * last + 1])
-            words.extend(strip_strings(_token_texts(self.tokenizer(run), run)))
+            words.extend(strip_strings(self._spacy_tokens(run)))
             done = last + 1
         words.extend(chain.from_iterable(map(cached, chunks[done:])))
         self.runs_by_spacy += len(runs)
@@ -261,7 +266,14 @@ class ChunkTokenCache:
 
 
 class SharedSpacyTokenizer(SpaCyTokenizer):
-    def __init__(self, language: str = "en", max_strings: int = 2_000_000):
+    """datatrove's SpaCyTokenizer, with words from ``ChunkTokenCache``.
+
+    Sentence splitting keeps spaCy's pipeline and its vocab between calls (its
+    lexeme attributes are costly to recompute); the pipeline is rebuilt once
+    its string store passes ``max_strings``, about 0.7 KB each.
+    """
+
+    def __init__(self, language: str = "en", max_strings: int = 200_000):
         super().__init__(language)
         self.max_strings = max_strings
         self._chunks: ChunkTokenCache | None = None
@@ -280,7 +292,7 @@ class SharedSpacyTokenizer(SpaCyTokenizer):
         if self._chunks is None:
             template = self.tokenizer.tokenizer
             edges = SpecialCaseEdges.from_tokenizer(template) if type(template) is Tokenizer else None
-            self._chunks = ChunkTokenCache(template, edges, max_strings=self.max_strings) if edges else False
+            self._chunks = ChunkTokenCache(template, edges) if edges else False
         return self._chunks or None
 
     def _datatrove_path(self, text: str) -> bool:
