@@ -15,8 +15,11 @@ Three runs on it, each in a fresh child process (the runner) with
 
 For each: wall time, CPU time (runner and workers), and peak RSS of the runner,
 of the workers (summed), and of all of them summed, sampled every 0.2 s.
+``--by-stage`` also prints, per run, the fused stages during which memory peaked
+(sampled in the runner every 0.5 s; a measuring aid that wraps a private
+FnApiRunner method to know which stage is executing).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/local_memory.py [--docs 100000] [--runs pass dedup cpu_chain]
+    PYTHONPATH=. .venv/bin/python benchmarks/local_memory.py [--docs 100000] [--runs pass dedup cpu_chain] [--by-stage]
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
@@ -80,10 +84,51 @@ def make_corpus(directory: str, docs: int, files: int = 16, seed: int = 0) -> in
     return write_sharded_jsonl(directory, records(), files)
 
 
-def run_one(corpus: str, run: str, out: str) -> None:
-    """The child: one corpusmill run; prints its CPU time as JSON on the last line."""
+BETWEEN = "(between stages)"
+
+
+def stage_peaks(interval: float = 0.5) -> dict[str, tuple[int, int, int]]:
+    """Fused stage → peak (runner, workers, summed) RSS while it executed, filled by a sampling thread.
+
+    Wraps ``FnApiRunner._execute_bundle`` (private; a measuring aid only) to know the stage.
+    A stage is named by its first transform (``minhash_dedup/VerifyEdges/ByCenter/Read``).
+    """
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    me, current, peaks = psutil.Process(), [BETWEEN], {}
+    execute = fn_runner.FnApiRunner._execute_bundle
+
+    def named(self, context, bundle_context, bundle_input):
+        current[0] = bundle_context.stage.name.lstrip("(").split(")")[0]
+        try:
+            return execute(self, context, bundle_context, bundle_input)
+        finally:
+            current[0] = BETWEEN
+
+    def sample():
+        while True:
+            runner, workers = me.memory_info().rss, 0
+            for child in me.children(recursive=True):
+                try:
+                    workers += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            stage = current[0]
+            old = peaks.get(stage, (0, 0, 0))
+            peaks[stage] = (max(old[0], runner), max(old[1], workers), max(old[2], runner + workers))
+            time.sleep(interval)
+
+    fn_runner.FnApiRunner._execute_bundle = named
+    threading.Thread(target=sample, daemon=True).start()
+    return peaks
+
+
+def run_one(corpus: str, run: str, out: str, by_stage: bool = False) -> None:
+    """The child: one corpusmill run; prints its CPU time (and ``--by-stage`` peaks) as JSON on the last line."""
     from pipelines.config import config_from_dict
     from pipelines.run import run as corpusmill_run
+
+    peaks = stage_peaks() if by_stage else {}
 
     raw = {"input": {"paths": [os.path.join(corpus, "*.jsonl.zst")]},
            "output": {"dir": out, "shard_rows": 50_000},
@@ -92,14 +137,15 @@ def run_one(corpus: str, run: str, out: str) -> None:
            "stages": STAGES[run]}
     manifest = corpusmill_run(config_from_dict(raw, os.getcwd()), [], log=lambda *_: None)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    top = sorted(peaks.items(), key=lambda kv: -kv[1][2])[:5]
     print(json.dumps({"runner_cpu": me.ru_utime + me.ru_stime, "workers_cpu": kids.ru_utime + kids.ru_stime,
-                      "kept": manifest["totals"]["kept_rows"]}))
+                      "kept": manifest["totals"]["kept_rows"], "stages": top}))
 
 
-def measure(corpus: str, run: str, work: str) -> dict:
+def measure(corpus: str, run: str, work: str, by_stage: bool = False) -> dict:
     """Run ``run`` in a child process, sampling RSS of it (the runner) and its descendants (the workers)."""
     argv = [sys.executable, os.path.abspath(__file__), "--child", run, "--corpus", corpus,
-            "--out", os.path.join(work, f"out-{run}")]
+            "--out", os.path.join(work, f"out-{run}")] + (["--by-stage"] if by_stage else [])
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": REPO})
@@ -132,9 +178,10 @@ def main() -> None:
     ap.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--by-stage", action="store_true", help="also print the stages where memory peaked")
     args = ap.parse_args()
     if args.child:
-        run_one(args.corpus, args.child, args.out)
+        run_one(args.corpus, args.child, args.out, args.by_stage)
         return
     gib = 2 ** 30
     with tempfile.TemporaryDirectory(prefix="local-memory-") as work:
@@ -147,11 +194,17 @@ def main() -> None:
         print("| run | wall s | CPU s runner | CPU s workers | kept | peak RSS runner GiB | peak RSS workers GiB | "
               "peak RSS summed GiB |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        stages = {}
         for run in args.runs:
-            m = measure(corpus, run, work)
+            m = measure(corpus, run, work, args.by_stage)
+            stages[run] = m["stages"]
             print(f"| {run} | {m['wall']:.1f} | {m['runner_cpu']:.1f} | {m['workers_cpu']:.1f} | {m['kept']:,} | "
                   f"{m['peak_runner'] / gib:.2f} | {m['peak_workers'] / gib:.2f} | {m['peak_total'] / gib:.2f} |",
                   flush=True)
+        for run, top in stages.items() if args.by_stage else ():
+            print(f"\n{run}: the stages where memory peaked (GiB: runner, workers, summed)")
+            for stage, (runner, workers, total) in top:
+                print(f"  {runner / gib:.2f} {workers / gib:.2f} {total / gib:.2f}  {stage}")
 
 
 if __name__ == "__main__":

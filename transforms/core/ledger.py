@@ -7,12 +7,12 @@ sampled metrics) and written as JSON lines; ``build_ledger`` and
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows
 
+from transforms.core.bundle_counts import CountInBundle
 from transforms.core.outcomes import DROPPED, KEPT, QUARANTINED
 
 IN = "in"
@@ -23,26 +23,6 @@ def reason_of(doc: dict) -> str:
     if reject.get("outcome") == QUARANTINED:
         return (reject.get("error") or "error").split(":", 1)[0]
     return reject.get("reason") or "unspecified"
-
-
-class _CountInBundle(beam.DoFn):
-    """``((stage, outcome, reason), n)`` once per bundle: Count.PerElement's precombine, done by hand
-    in the worker that makes the part, so that every stage's parts can meet in one Flatten and ONE
-    CombinePerKey (``LedgerLines``) with only counts crossing to it, whatever a runner does with a
-    Flatten in front of a combine. One grouping for the whole ledger instead of four per stage."""
-
-    def __init__(self, key_of):
-        self._key_of = key_of
-
-    def start_bundle(self):
-        self._counts = Counter()
-
-    def process(self, doc):
-        self._counts[self._key_of(doc)] += 1
-
-    def finish_bundle(self):
-        for key, n in self._counts.items():
-            yield GlobalWindows.windowed_value((key, n))
 
 
 class CountStage(beam.PTransform):
@@ -59,11 +39,11 @@ class CountStage(beam.PTransform):
     def expand(self, pcolls: dict):
         stage = self._stage
         parts = [
-            pcolls[IN] | "CountIn" >> beam.ParDo(_CountInBundle(lambda _: (stage, IN, ""))),
-            pcolls[KEPT] | "CountKept" >> beam.ParDo(_CountInBundle(lambda _: (stage, KEPT, ""))),
-            pcolls[DROPPED] | "CountDropped" >> beam.ParDo(_CountInBundle(lambda d: (stage, DROPPED, reason_of(d)))),
+            pcolls[IN] | "CountIn" >> beam.ParDo(CountInBundle(lambda _: (stage, IN, ""))),
+            pcolls[KEPT] | "CountKept" >> beam.ParDo(CountInBundle(lambda _: (stage, KEPT, ""))),
+            pcolls[DROPPED] | "CountDropped" >> beam.ParDo(CountInBundle(lambda d: (stage, DROPPED, reason_of(d)))),
             pcolls[QUARANTINED]
-            | "CountQuarantined" >> beam.ParDo(_CountInBundle(lambda d: (stage, QUARANTINED, reason_of(d)))),
+            | "CountQuarantined" >> beam.ParDo(CountInBundle(lambda d: (stage, QUARANTINED, reason_of(d)))),
         ]
         return parts | "Flatten" >> beam.Flatten()
 

@@ -28,6 +28,7 @@ from typing import Literal
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from transforms.core.bundle_counts import CountInBundle
 from transforms.core.outcomes import DROPPED, KEPT
 from transforms.core.runner import RouteByDecision, StageOutputs
 from transforms.dedup.candidate_docs import CandidateDocs, ShinglePayload, candidate_keys
@@ -146,10 +147,9 @@ HISTOGRAM = "cluster_size_histogram"
 
 
 def _counted(pcoll, name: str, value=None):
-    """``(name, 1)`` per element, or ``(name, value(element))``: one input of the stage's single sum."""
-    if value is None:
-        return pcoll | f"Count[{name}]" >> beam.Map(lambda _, n=name: (n, 1))
-    return pcoll | f"Count[{name}]" >> beam.Map(lambda x, n=name, v=value: (n, v(x)))
+    """``(name, n)`` per bundle: how many elements, or the sum of ``value(element)``; one input of the
+    stage's single sum (``bundle_counts``: only partial sums cross its Flatten)."""
+    return pcoll | f"Count[{name}]" >> beam.ParDo(CountInBundle(lambda _, n=name: n, value))
 
 
 def stage_stats(counts: dict, cfg: MinhashDedupConfig) -> dict:
@@ -222,7 +222,7 @@ class MinhashDedup(beam.PTransform):
             _counted(keepers, "clusters"),
             _counted(keepers, "ranked_members", lambda kv: kv[1][2]),  # only to prove no join lost an id
             _counted(chosen["decisions"], "decided_docs"),  # likewise
-            keepers | "SizeBins" >> beam.Map(lambda kv: (f"{HISTOGRAM}/{size_bin(kv[1][2])}", 1)),
+            keepers | "SizeBins" >> beam.ParDo(CountInBundle(lambda kv: f"{HISTOGRAM}/{size_bin(kv[1][2])}")),
             _counted(decided[DROPPED], "near_duplicates_dropped"),
         ]
         # One sum for every count (a global combine is a GroupByKey of its own, and there were ~15).
