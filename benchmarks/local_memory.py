@@ -16,8 +16,8 @@ Three runs on it, each in a fresh child process (the runner) with
 For each: wall time, CPU time (runner and workers), and peak RSS of the runner,
 of the workers (summed), and of all of them summed, sampled every 0.2 s.
 ``--by-stage`` also prints, per run, the fused stages during which memory peaked
-(sampled in the runner every 0.5 s; a measuring aid that wraps a private
-FnApiRunner method to know which stage is executing).
+(the runner names the stage it executes in a file the sampler reads; a
+measuring aid that wraps a private FnApiRunner method).
 
     PYTHONPATH=. .venv/bin/python benchmarks/local_memory.py [--docs 100000] [--runs pass dedup cpu_chain] [--by-stage]
 """
@@ -31,7 +31,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import psutil
@@ -87,48 +86,40 @@ def make_corpus(directory: str, docs: int, files: int = 16, seed: int = 0) -> in
 BETWEEN = "(between stages)"
 
 
-def stage_peaks(interval: float = 0.5) -> dict[str, tuple[int, int, int]]:
-    """Fused stage → peak (runner, workers, summed) RSS while it executed, filled by a sampling thread.
+def announce_stages(path: str) -> None:
+    """Write the name of the fused stage FnApiRunner is executing to ``path`` (``BETWEEN`` after it).
 
-    Wraps ``FnApiRunner._execute_bundle`` (private; a measuring aid only) to know the stage.
-    A stage is named by its first transform (``minhash_dedup/VerifyEdges/ByCenter/Read``).
+    Wraps ``FnApiRunner._execute_bundle`` (private; a measuring aid only). The parent reads the
+    file at each RSS sample: a sampler inside the runner would miss its peaks, which come while
+    the runner holds the GIL. A stage is named by its first transform
+    (``minhash_dedup/VerifyEdges/ByCenter/Read``).
     """
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
-    me, current, peaks = psutil.Process(), [BETWEEN], {}
     execute = fn_runner.FnApiRunner._execute_bundle
 
+    def announce(name: str) -> None:
+        with open(path + ".tmp", "w") as fh:
+            fh.write(name)
+        os.replace(path + ".tmp", path)
+
     def named(self, context, bundle_context, bundle_input):
-        current[0] = bundle_context.stage.name.lstrip("(").split(")")[0]
+        announce(bundle_context.stage.name.lstrip("(").split(")")[0])
         try:
             return execute(self, context, bundle_context, bundle_input)
         finally:
-            current[0] = BETWEEN
-
-    def sample():
-        while True:
-            runner, workers = me.memory_info().rss, 0
-            for child in me.children(recursive=True):
-                try:
-                    workers += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            stage = current[0]
-            old = peaks.get(stage, (0, 0, 0))
-            peaks[stage] = (max(old[0], runner), max(old[1], workers), max(old[2], runner + workers))
-            time.sleep(interval)
+            announce(BETWEEN)
 
     fn_runner.FnApiRunner._execute_bundle = named
-    threading.Thread(target=sample, daemon=True).start()
-    return peaks
 
 
-def run_one(corpus: str, run: str, out: str, by_stage: bool = False) -> None:
-    """The child: one corpusmill run; prints its CPU time (and ``--by-stage`` peaks) as JSON on the last line."""
+def run_one(corpus: str, run: str, out: str, stage_file: str | None = None) -> None:
+    """The child: one corpusmill run; prints its CPU time as JSON on the last line."""
     from pipelines.config import config_from_dict
     from pipelines.run import run as corpusmill_run
 
-    peaks = stage_peaks() if by_stage else {}
+    if stage_file:
+        announce_stages(stage_file)
 
     raw = {"input": {"paths": [os.path.join(corpus, "*.jsonl.zst")]},
            "output": {"dir": out, "shard_rows": 50_000},
@@ -137,15 +128,16 @@ def run_one(corpus: str, run: str, out: str, by_stage: bool = False) -> None:
            "stages": STAGES[run]}
     manifest = corpusmill_run(config_from_dict(raw, os.getcwd()), [], log=lambda *_: None)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    top = sorted(peaks.items(), key=lambda kv: -kv[1][2])[:5]
     print(json.dumps({"runner_cpu": me.ru_utime + me.ru_stime, "workers_cpu": kids.ru_utime + kids.ru_stime,
-                      "kept": manifest["totals"]["kept_rows"], "stages": top}))
+                      "kept": manifest["totals"]["kept_rows"]}))
 
 
 def measure(corpus: str, run: str, work: str, by_stage: bool = False) -> dict:
     """Run ``run`` in a child process, sampling RSS of it (the runner) and its descendants (the workers)."""
+    stage_file = os.path.join(work, f"stage-{run}")
     argv = [sys.executable, os.path.abspath(__file__), "--child", run, "--corpus", corpus,
-            "--out", os.path.join(work, f"out-{run}")] + (["--by-stage"] if by_stage else [])
+            "--out", os.path.join(work, f"out-{run}")] + (["--stage-file", stage_file] if by_stage else [])
+    stages: dict[str, tuple[int, int, int]] = {}  # stage → peak (runner, workers, summed) while it ran
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": REPO})
@@ -163,12 +155,22 @@ def measure(corpus: str, run: str, work: str, by_stage: bool = False) -> dict:
         except psutil.Error:
             break
         peak = {"runner": max(peak["runner"], r), "workers": max(peak["workers"], w), "total": max(peak["total"], r + w)}
+        if by_stage:
+            try:
+                with open(stage_file) as fh:
+                    stage = fh.read() or BETWEEN
+            except OSError:
+                stage = BETWEEN
+            old = stages.get(stage, (0, 0, 0))
+            stages[stage] = (max(old[0], r), max(old[1], w), max(old[2], r + w))
         time.sleep(0.2)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode:
         sys.exit(f"{run} failed (rc {proc.returncode}):\n{stderr[-3000:]}")
-    return {"wall": wall, **json.loads(stdout.strip().splitlines()[-1]), **{f"peak_{k}": v for k, v in peak.items()}}
+    top = sorted(stages.items(), key=lambda kv: -kv[1][2])[:5]
+    return {"wall": wall, **json.loads(stdout.strip().splitlines()[-1]), "stages": top,
+            **{f"peak_{k}": v for k, v in peak.items()}}
 
 
 def main() -> None:
@@ -178,10 +180,11 @@ def main() -> None:
     ap.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--stage-file", help=argparse.SUPPRESS)
     ap.add_argument("--by-stage", action="store_true", help="also print the stages where memory peaked")
     args = ap.parse_args()
     if args.child:
-        run_one(args.corpus, args.child, args.out, args.by_stage)
+        run_one(args.corpus, args.child, args.out, args.stage_file)
         return
     gib = 2 ** 30
     with tempfile.TemporaryDirectory(prefix="local-memory-") as work:
