@@ -270,7 +270,8 @@ class SharedSpacyTokenizer(SpaCyTokenizer):
 
     Sentence splitting keeps spaCy's pipeline and its vocab between calls (its
     lexeme attributes are costly to recompute); the pipeline is rebuilt once
-    its string store passes ``max_strings``, about 0.7 KB each.
+    its string store passes ``max_strings``. A string costs spaCy ~0.7 KB or
+    more (measured on a vocab without attributes).
     """
 
     def __init__(self, language: str = "en", max_strings: int = 200_000):
