@@ -164,7 +164,7 @@ class ChunkTokenCache:
     """Tokens of whitespace-free chunks, filled by one spaCy call per document for the chunks not yet seen.
 
     Bounded: the cache is emptied when it holds ``max_chunks`` chunks (tokens
-    never depend on what is cached). About 0.3 KB per chunk: a chunk that is one
+    never depend on what is cached). About 0.4 KB per chunk: a chunk that is one
     token shares its string, equal edge sets are one object, and spaCy keeps
     nothing (``_spacy_tokens``).
     """
