@@ -44,7 +44,7 @@ from pipelines.run import pipeline_options, run  # noqa: E402
 
 def steps() -> list[tuple[str, list]]:
     """Profile buckets: (step, functions whose cumulative time is the step's)."""
-    from transforms.core import runner
+    from transforms.core import keyed_runs, runner
     from transforms.dedup import (
         candidate_docs,
         cluster_keepers,
@@ -59,8 +59,10 @@ def steps() -> list[tuple[str, list]]:
         ("park documents on disk (write)", [spill._SpillFn.process, spill._SpillFn.finish_bundle]),
         ("signatures + band keys", [minhash_signatures._SignatureFn.process,
                                     minhash_signatures._SignatureFn.finish_bundle]),
+        ("band keys and payloads read back from their runs", [keyed_runs.read_range]),
         ("LSH buckets → star edges", [lsh_candidates._BucketsFn.process]),
-        ("endpoint ranks + shingle sets (parked ids read)", [candidate_docs._CandidateFn.process]),
+        ("endpoint ranks + shingle sets (parked ids read)", [candidate_docs._CandidateFn.process,
+                                                             candidate_docs._CandidateFn.finish_bundle]),
         ("verify candidate edges", [verify_edges._VerifyFn.process]),
         ("connected components (star rounds)", [star_components._StarFn.process, star_components._GatedKeysFn.process]),
         ("keepers", [cluster_keepers._KeeperCombine.add_input, cluster_keepers._root_and_rank,

@@ -141,19 +141,20 @@ def test_signature_estimates_jaccard_and_bands_collide_for_near_duplicates(stdli
     assert band_keys(sigs[0], 14, 8) == band_keys(sigs[0].copy(), 14, 8)
 
 
-def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
-    """Chunked by key slice in any order and grouped per slice, the band keys give exactly the star edges
-    (member → bucket minimum) and giant buckets that grouping every (band, hash) key alone gives."""
+def test_buckets_from_key_ranges_are_the_buckets_of_all_keys_together(tmp_path):
+    """Written to runs by several workers and read back range by range, the band keys give exactly the
+    star edges (member → bucket minimum) and giant buckets that grouping every (band, hash) key alone gives."""
     from collections import defaultdict
 
-    from transforms.core.key_slices import string_array
-    from transforms.dedup.lsh_candidates import bucket_edges, partition_chunks
+    from transforms.core.keyed_runs import KeyedRunWriter, key_ranges, read_range
+    from transforms.dedup.lsh_candidates import band_rows, bucket_edges
 
     rng = np.random.default_rng(0)
     n, band_count = 3000, 4
     hashes = rng.integers(0, 2**63, size=(n, band_count), dtype=np.uint64) * np.uint64(2)
     hashes[rng.integers(0, n, 400)] = hashes[rng.integers(0, n, 400)]  # documents sharing every band
     hashes[rng.integers(0, n, 900), 2] = hashes[7, 2]  # one band bucket of ~900: giant at 500
+    hashes[rng.integers(0, n, 50), 1] = hashes[7, 2]  # the same hash in another band: another bucket
     ids = [f"doc-{i:05d}" for i in range(n)]
     expected_buckets = defaultdict(set)
     for i in range(n):
@@ -165,16 +166,17 @@ def test_buckets_from_slices_are_the_buckets_of_all_keys_together():
             expected_edges |= {(v, min(members)) for v in members if v != min(members)}
         elif len(members) > 500:
             expected_giant.append(len(members))
-    slices = defaultdict(list)
-    for part in np.array_split(rng.permutation(n), 3):  # three workers' chunks
-        part_ids = string_array(ids[i] for i in part)
-        bands = np.tile(np.arange(band_count, dtype=np.uint32), len(part))
-        id_rows = np.repeat(np.arange(len(part)), band_count)
-        for key, chunk in partition_chunks(bands, hashes[part].ravel(), part_ids, id_rows):
-            slices[key].append(chunk)
+    runs = []
+    for part in np.array_split(rng.permutation(n), 3):  # three workers, batches of 100 documents
+        writer = KeyedRunWriter(str(tmp_path), run_bytes=50_000)
+        for batch in np.array_split(part, 10):
+            runs += [w for w in [writer.add(band_rows(hashes[batch], [ids[i] for i in batch]))] if w]
+        runs += [w for w in [writer.flush()] if w]
+    ranges = key_ranges(runs, range_bytes=40_000)
+    assert len(runs) > 3 and len(ranges) > 3
     edges, giant = set(), []
-    for chunks in slices.values():
-        e, g = bucket_edges(chunks, 500)
+    for key_range in ranges:
+        e, g = bucket_edges(read_range(key_range), 500)
         edges |= set(e)
         giant += g
     assert expected_edges and expected_giant

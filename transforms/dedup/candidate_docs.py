@@ -7,8 +7,10 @@ rank. The stage parked its documents on disk with their id and rank beside them
 columns of every parked file past the endpoints and their star centers, a side
 input, and decodes a document only when it is an endpoint and a payload is
 needed: a document in no candidate edge costs one dictionary lookup, and no
-document is grouped or decoded for nothing. Each payload goes straight to its
-star's center, so it crosses one grouping once per star it is in.
+document is grouped or decoded for nothing. Each payload is written once per
+star it is in, keyed by a hash of the star's center, to runs on disk
+(``transforms.core.keyed_runs``): at a million documents the payloads are
+gigabytes, too much for the local runner to hold in a grouping.
 """
 from __future__ import annotations
 
@@ -17,11 +19,15 @@ from typing import Callable
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.transforms.window import GlobalWindows
 
+from transforms.core.keyed_runs import KEY, KeyedRunWriter
+from transforms.core.text_hash import stable_hash64
 from transforms.dedup.shingles import ShingleSpec, shingle_set
 from transforms.io.spill import DOC, EncodedKey, KeyColumn, decode_parked, open_spilled
 
 ID, RANK = "id", "rank"
+CENTER, PAYLOAD = "center", "payload"
 
 
 def candidate_keys(rank) -> tuple[KeyColumn, ...]:
@@ -39,9 +45,23 @@ class ShinglePayload:
         return [shingle_set(text, self._spec).tobytes() for text in texts]
 
 
+def payload_rows(rows: list[tuple[str, str, bytes]]) -> pa.Table:
+    """(star center, endpoint id, payload) → rows keyed by a hash of the center, for ``KeyedRunWriter``."""
+    return pa.table({
+        KEY: pa.array([stable_hash64(center) for center, _, _ in rows], pa.uint64()),
+        CENTER: pa.array([center for center, _, _ in rows], pa.string()),
+        ID: pa.array([doc_id for _, doc_id, _ in rows], pa.string()),
+        PAYLOAD: pa.array([payload for _, _, payload in rows], pa.binary()),
+    })
+
+
 class _CandidateFn(beam.DoFn):
-    def __init__(self, payload: Callable[[list[str]], list[bytes]] | None):
+    def __init__(self, payload: Callable[[list[str]], list[bytes]] | None, runs_dir: str | None):
         self._payload = payload
+        self._runs_dir = runs_dir
+
+    def start_bundle(self):
+        self._writer = KeyedRunWriter(self._runs_dir, "payloads") if self._payload is not None else None
 
     def process(self, described, centers):
         with open_spilled(described["path"]) as fh:
@@ -54,12 +74,18 @@ class _CandidateFn(beam.DoFn):
                     continue
                 for i, rank in zip(hits, keys.column(RANK).take(hits).to_pylist()):
                     yield ids[i], decode_parked(rank)
-                if self._payload is not None:
+                if self._writer is not None:
                     docs = parquet.read_row_group(group, columns=[DOC]).column(DOC).take(hits).to_pylist()
                     payloads = self._payload([decode_parked(encoded)["text"] for encoded in docs])
-                    for i, payload in zip(hits, payloads):
-                        for center in centers[ids[i]]:
-                            yield beam.pvalue.TaggedOutput("by_center", (center, (ids[i], payload)))
+                    rows = [(center, ids[i], payload) for i, payload in zip(hits, payloads) for center in centers[ids[i]]]
+                    written = self._writer.add(payload_rows(rows))
+                    if written:
+                        yield beam.pvalue.TaggedOutput("payload_runs", written)
+
+    def finish_bundle(self):
+        written = self._writer.flush() if self._writer is not None else None
+        if written:
+            yield beam.pvalue.TaggedOutput("payload_runs", GlobalWindows.windowed_value(written))
 
 
 def star_centers(edge: tuple[str, str]) -> list[tuple[str, str]]:
@@ -70,12 +96,15 @@ def star_centers(edge: tuple[str, str]) -> list[tuple[str, str]]:
 
 class CandidateDocs(beam.PTransform):
     """``{"parked": descriptions of files parked with ``candidate_keys``, "edges": (v, m)}`` → ``ranks``
-    (id, rank) for every endpoint and, with a ``payload`` function, ``by_center``: (m, (id, payload)) for
-    every star center m and every endpoint of its star (m itself included), what ``verify_edges`` groups."""
+    (id, rank) for every endpoint and, with a ``payload`` function, ``payload_runs``: descriptions of runs
+    under ``runs_dir`` holding (center, id, payload) for every star center and every endpoint of its star
+    (the center itself included), what ``verify_edges`` reads."""
 
-    def __init__(self, payload: Callable[[list[str]], list[bytes]] | None):
+    def __init__(self, payload: Callable[[list[str]], list[bytes]] | None, runs_dir: str | None = None):
         super().__init__()
-        self._fn = _CandidateFn(payload)
+        if payload is not None and runs_dir is None:
+            raise ValueError("payloads are written to runs: give runs_dir")
+        self._fn = _CandidateFn(payload, runs_dir)
 
     def expand(self, inputs):
         centers = (
@@ -88,6 +117,6 @@ class CandidateDocs(beam.PTransform):
         out = (
             inputs["parked"]
             | "Spread" >> beam.Reshuffle()
-            | "Select" >> beam.ParDo(self._fn, beam.pvalue.AsDict(centers)).with_outputs("by_center", main="ranks")
+            | "Select" >> beam.ParDo(self._fn, beam.pvalue.AsDict(centers)).with_outputs("payload_runs", main="ranks")
         )
-        return {"ranks": out.ranks, "by_center": out.by_center}
+        return {"ranks": out.ranks, "payload_runs": out.payload_runs}

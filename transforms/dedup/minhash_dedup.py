@@ -3,18 +3,20 @@
 ``MinhashDedup`` only composes its steps, one module each:
 
     docs → SpillDocuments (``transforms.io.spill``: parked on disk once, with id and rank beside them)
-    docs → Signatures (``minhash_signatures``: batched numba kernels → band keys)
+    docs → Signatures (``minhash_signatures``: batched numba kernels → band keys, written to runs on disk)
          → BandCandidates (``lsh_candidates``: LSH buckets → star edges; giant buckets skipped)
-         → CandidateDocs (``candidate_docs``: parked ids and ranks read back; ranks and payloads of endpoints)
-         → VerifyEdges (``verify_edges``: exact or estimated Jaccard, grouped by star center; optional)
+         → CandidateDocs (``candidate_docs``: parked ids and ranks read back; ranks of endpoints; payloads to runs)
+         → VerifyEdges (``verify_edges``: exact or estimated Jaccard, star by star; optional)
          → StarComponents (``star_components``: large-star/small-star rounds) → (id, root)
          → ChooseKeepers (``cluster_keepers``: keeper per root, CombinePerKey) → id → (keeper, size)
     spilled docs read back past that map (``cluster_keepers.decide``) → kept / dropped ``near_duplicate``
 
-Every grouping is a GroupByKey/CoGroupByKey/CombinePerKey keyed by bucket, node,
-id, star center or root over compact records (packed band keys, payloads of
-candidates, ranks); the documents themselves are never grouped, so a local run's
-memory does not grow with their size. Every count (edges at each step, per-round
+The two biggest groupings, band keys by bucket and candidates' payloads by star
+center, go through files (``transforms.core.keyed_runs``: runs sorted by a
+64-bit key, read back one key range at a time), because the local runner would
+hold them whole: gigabytes at a million documents. The rest are
+GroupByKey/CoGroupByKey/CombinePerKey keyed by node, id or root over edges and
+ranks; the documents themselves are never grouped. Every count (edges at each step, per-round
 changes, cluster sizes) meets in one CombinePerKey, and ``stage_stats`` turns the
 sums into the stage's stats, the convergence check and the lost-element check. datatrove instead merges all duplicate
 pairs with union-find in one process, which is why it is not reused here.
@@ -181,17 +183,19 @@ class MinhashDedup(beam.PTransform):
         self._stage_label = label
         self._cfg = cfg or MinhashDedupConfig()
         self._spill = spill_dir(work_dir, label)
+        self._bands = spill_dir(work_dir, label, "bands")
+        self._payloads = spill_dir(work_dir, label, "payloads")
 
     def expand(self, docs):
         cfg = self._cfg
         rank = functools.partial(keep_rank, cfg=cfg)
         spilled = docs | "Spill" >> SpillDocuments(self._spill, candidate_keys(rank))
         signer = Signer(cfg.spec, cfg.num_perm, cfg.seed, cfg.signature)
-        sig = docs | "Signatures" >> Signatures(signer, cfg.bands, cfg.rows, cfg.batch_size)
+        sig = docs | "Signatures" >> Signatures(signer, cfg.bands, cfg.rows, self._bands, cfg.batch_size)
         candidates = sig["bands"] | "BandCandidates" >> BandCandidates(cfg.max_bucket_size)
         edges = candidates["edges"]
         payload = {"exact": ShinglePayload(cfg.spec), "signature": signer.payloads, "none": None}[cfg.verify]
-        endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> CandidateDocs(payload)
+        endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> CandidateDocs(payload, self._payloads)
         giant = candidates["giant"]
         counts = [
             _counted(edges, "candidate_edges"),
@@ -200,7 +204,7 @@ class MinhashDedup(beam.PTransform):
             _counted(sig["empty"], "docs_without_shingles"),
         ]
         if cfg.verify != "none":
-            verified = endpoints["by_center"] | "VerifyEdges" >> VerifyEdges(
+            verified = endpoints["payload_runs"] | "VerifyEdges" >> VerifyEdges(
                 cfg.verify, cfg.verify_threshold or cfg.threshold
             )
             edges = verified["edges"]

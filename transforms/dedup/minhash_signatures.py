@@ -17,13 +17,10 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.core.key_slices import string_array
-from transforms.dedup.lsh_candidates import partition_chunks
+from transforms.core.keyed_runs import KeyedRunWriter
+from transforms.dedup.lsh_candidates import band_rows
 from transforms.dedup.minhash_kernels import band_hashes, datasketch_signatures, permutations, signatures
 from transforms.dedup.shingles import ShingleSpec, hash_shingles_batch
-
-# Band keys a worker gathers before sending them on (about 20 bytes each, with the id's index).
-FLUSH_KEYS = 1 << 21
 
 
 class Signer:
@@ -55,20 +52,20 @@ class Signer:
 
 
 class _SignatureFn(beam.DoFn):
-    """Batches of docs → band key chunks ``(slice, chunk)`` (``lsh_candidates``), sent when ``FLUSH_KEYS``
-    keys have gathered and at the end of the bundle."""
+    """Batches of docs → band key rows written to runs sorted by band hash (``lsh_candidates``); outputs
+    the runs' descriptions."""
 
-    def __init__(self, signer: Signer, bands: int, rows: int):
+    def __init__(self, signer: Signer, bands: int, rows: int, runs_dir: str):
         self._signer = signer
         self._bands = bands
         self._rows = rows
+        self._runs_dir = runs_dir
 
     def setup(self):
         self._empty = Metrics.counter("corpusmill.minhash", "docs_without_shingles")
 
     def start_bundle(self):
-        self._pending: list[tuple[np.ndarray, list[str]]] = []
-        self._pending_keys = 0
+        self._writer = KeyedRunWriter(self._runs_dir, "bands")
 
     def process(self, docs) -> Iterator[Any]:  # Any: Beam would infer a union with TaggedOutput
         sigs, signed = self._signer([d["text"] for d in docs])
@@ -78,34 +75,25 @@ class _SignatureFn(beam.DoFn):
         ids = [d["id"] for d, ok in zip(docs, signed.tolist()) if ok]
         if not ids:
             return
-        self._pending.append((band_hashes(sigs[signed][:, : self._bands * self._rows], self._bands, self._rows), ids))
-        self._pending_keys += len(ids) * self._bands
-        if self._pending_keys >= FLUSH_KEYS:
-            yield from self._chunks()
+        hashes = band_hashes(sigs[signed][:, : self._bands * self._rows], self._bands, self._rows)
+        written = self._writer.add(band_rows(hashes, ids))
+        if written:
+            yield written
 
     def finish_bundle(self):
-        for chunk in self._chunks():
-            yield GlobalWindows.windowed_value(chunk)
-
-    def _chunks(self):
-        if not self._pending:
-            return
-        keys = np.concatenate([k for k, _ in self._pending])  # (documents × bands)
-        ids = string_array(doc_id for _, batch in self._pending for doc_id in batch)
-        self._pending, self._pending_keys = [], 0
-        bands = np.tile(np.arange(self._bands, dtype=np.uint32), len(keys))
-        id_rows = np.repeat(np.arange(len(keys)), self._bands)
-        yield from partition_chunks(bands, keys.ravel(), ids, id_rows)
+        written = self._writer.flush()
+        if written:
+            yield GlobalWindows.windowed_value(written)
 
 
 class Signatures(beam.PTransform):
-    """Docs → ``bands`` (slice, chunk of (band index, band hash, id) keys; ``lsh_candidates``) covering every
-    band of every document, and ``empty`` (one element per document without a single shingle: it gets no
-    signature, so it is never a duplicate)."""
+    """Docs → ``bands`` (descriptions of runs of (band hash, band index, id) rows under ``runs_dir``,
+    ``lsh_candidates``) covering every band of every document, and ``empty`` (one element per document
+    without a single shingle: it gets no signature, so it is never a duplicate)."""
 
-    def __init__(self, signer: Signer, bands: int, rows: int, batch_size: int = 512):
+    def __init__(self, signer: Signer, bands: int, rows: int, runs_dir: str, batch_size: int = 512):
         super().__init__()
-        self._fn = _SignatureFn(signer, bands, rows)
+        self._fn = _SignatureFn(signer, bands, rows, runs_dir)
         self._batch_size = batch_size
 
     def expand(self, docs):

@@ -2,19 +2,33 @@
 
 LSH candidates include pairs below the threshold (a pair at J = 0.7 collides
 with p ≈ 0.6 under 14×8 bands). Every candidate edge is a star edge (v, m), m
-its bucket's minimum, so grouping the payloads by star center brings each edge's
-two endpoints together in one grouping: every payload crosses it once per star
-it is in, and no worker holds more than one star.
+its bucket's minimum, so gathering the payloads by star center brings each
+edge's two endpoints together: ``candidate_docs`` writes every payload once per
+star it is in, keyed by a hash of the center, and each range of that key is
+read back whole (``transforms.core.keyed_runs``), so a star is never split and
+no worker holds more than one range.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Iterator, Literal
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 
+from transforms.core.keyed_runs import ReadKeyRanges
+from transforms.dedup.candidate_docs import CENTER, ID, PAYLOAD
 from transforms.dedup.minhash_kernels import estimated_jaccard
 from transforms.dedup.shingles import jaccard
+
+
+def stars(rows: pa.Table) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Payload rows holding every row of their stars → (center, {endpoint id: payload}) per star."""
+    by_center: dict[str, dict[str, bytes]] = {}
+    for center, doc_id, payload in zip(rows.column(CENTER).to_pylist(), rows.column(ID).to_pylist(),
+                                       rows.column(PAYLOAD).to_pylist()):
+        by_center.setdefault(center, {})[doc_id] = payload
+    yield from by_center.items()
 
 
 class _VerifyFn(beam.DoFn):
@@ -22,26 +36,24 @@ class _VerifyFn(beam.DoFn):
         self._mode = mode
         self._threshold = threshold
 
-    def process(self, keyed):
-        m, endpoints = keyed
-        payloads = dict(endpoints)
-        center = payloads.pop(m, None)
-        if center is None:
-            return
-        theirs = np.frombuffer(center, np.uint64)
-        for v, payload in payloads.items():
-            mine = np.frombuffer(payload, np.uint64)
-            sim = estimated_jaccard(mine, theirs) if self._mode == "signature" else jaccard(mine, theirs)
-            if sim >= self._threshold:
-                yield v, m
-            else:
-                yield beam.pvalue.TaggedOutput("rejected", 1)
+    def process(self, rows):
+        for m, payloads in stars(rows):
+            center = payloads.pop(m, None)
+            if center is None:
+                continue
+            theirs = np.frombuffer(center, np.uint64)
+            for v, payload in payloads.items():
+                mine = np.frombuffer(payload, np.uint64)
+                sim = estimated_jaccard(mine, theirs) if self._mode == "signature" else jaccard(mine, theirs)
+                if sim >= self._threshold:
+                    yield v, m
+                else:
+                    yield beam.pvalue.TaggedOutput("rejected", 1)
 
 
 class VerifyEdges(beam.PTransform):
-    """(m, (id, uint64 payload bytes)) for every star center m and its star's endpoints (``candidate_docs``)
-    → ``edges`` (v, m) whose similarity reaches ``threshold``, and ``rejected`` (one element per edge that
-    did not).
+    """Descriptions of payload runs (``candidate_docs``) → ``edges`` (v, m) whose similarity reaches
+    ``threshold``, and ``rejected`` (one element per edge that did not).
 
     ``mode`` "exact": the payload is each document's sorted shingle hashes and the
     similarity is their exact Jaccard; "signature": the payload is the MinHash
@@ -53,10 +65,10 @@ class VerifyEdges(beam.PTransform):
         self._mode = mode
         self._threshold = threshold
 
-    def expand(self, by_center):
+    def expand(self, payload_runs):
         verified = (
-            by_center
-            | "ByCenter" >> beam.GroupByKey()
+            payload_runs
+            | "ByCenter" >> ReadKeyRanges()
             | "Verify" >> beam.ParDo(_VerifyFn(self._mode, self._threshold)).with_outputs("rejected", main="edges")
         )
         return {"edges": verified.edges, "rejected": verified.rejected}

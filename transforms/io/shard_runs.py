@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
+from transforms.core.keyed_runs import read_key_range
 from transforms.core.text_hash import stable_hash64
-from transforms.io.spill import DOC, RUN_BYTES, EncodedKey, KeyColumn, SpillWriter, open_spilled
+from transforms.io.spill import DOC, RUN_BYTES, EncodedKey, KeyColumn, SpillWriter
 
 RANK = "_rank"
 RANKED, HASHED = "ranked", "hashed"
@@ -97,23 +96,9 @@ class WriteRunsFn(beam.DoFn):
 
 def read_run_slice(run: dict, lo: int, hi: int | None) -> tuple[list[int], list[bytes], list[bytes]]:
     """Positions, sort keys and encoded documents of the run's rows with ``lo <= position < hi``."""
-    if run["last"] < lo or (hi is not None and run["first"] >= hi):
+    table = read_key_range(run, lo, hi, key=POSITION)
+    if table is None:
         return [], [], []
-    with open_spilled(run["path"]) as fh:
-        parquet = pq.ParquetFile(fh)
-        groups = []
-        for i in range(parquet.metadata.num_row_groups):
-            stats = parquet.metadata.row_group(i).column(0).statistics
-            if stats.max >= lo and (hi is None or stats.min < hi):
-                groups.append(i)
-        if not groups:
-            return [], [], []
-        table = parquet.read_row_groups(groups)
-    positions = table.column(POSITION)
-    mask = pc.greater_equal(positions, pa.scalar(lo, pa.uint64()))
-    if hi is not None:
-        mask = pc.and_(mask, pc.less(positions, pa.scalar(hi, pa.uint64())))
-    table = table.filter(mask)
     return table.column(POSITION).to_pylist(), table.column(SORT_KEY).to_pylist(), table.column(DOC).to_pylist()
 
 
