@@ -198,3 +198,10 @@ def test_elements_lost_by_a_grouping_are_a_problem_not_a_smaller_result():
     assert "5 clustered documents but 4 ranked" in problem
     (problem,) = lost_element_problems({**clusters, "decided_docs": 3})
     assert "5 clustered documents but 3 told their keeper" in problem
+    # rows written to runs on disk and read back by key range
+    runs = {"band_keys_written": 140, "band_keys_read": 140, "payloads_written": 30, "payloads_read": 30}
+    assert lost_element_problems({**clusters, **runs}) == []
+    (problem,) = lost_element_problems({**clusters, **runs, "band_keys_read": 126})
+    assert "140 band keys written to runs but 126 read back" in problem
+    (problem,) = lost_element_problems({**clusters, **runs, "payloads_read": 31})
+    assert "30 candidate payloads written to runs but 31 read back" in problem

@@ -89,6 +89,10 @@ def test_stage_drops_planted_duplicates(planted, tmp_path, verify, workers):
     assert stats["clusters"] == 3 and stats["near_duplicates_dropped"] == 6 and stats["clustered_docs"] == 9
     assert stats["cluster_size_histogram"] == {"2": 1, "3-4": 2}
     assert stats["docs_without_shingles"] == 1
+    # every band key of every signed document went through the runs on disk, and every candidate's
+    # payload once per star it is in (the run fails if fewer or more rows come back)
+    assert stats["band_keys"] == 14 * (planted["n"] - 1)
+    assert stats["candidate_payloads"] > stats["candidate_edges"]
     assert stats["verified_edges"] >= 6
     assert stats["candidate_edges"] == stats["verified_edges"] + stats["rejected_edges"]
     assert stats["rounds_used"] <= 3 and stats["changes_per_round"][-1] == 0

@@ -68,17 +68,15 @@ class _BucketsFn(beam.DoFn):
 
 
 class BandCandidates(beam.PTransform):
-    """Descriptions of band key runs from ``Signatures`` → ``edges`` (v, m) with v > m, distinct, and
-    ``giant`` (the member count of every bucket skipped for exceeding ``max_bucket_size``)."""
+    """Descriptions of band key runs from ``Signatures`` → ``edges`` (v, m) with v > m, distinct,
+    ``giant`` (the member count of every bucket skipped for exceeding ``max_bucket_size``) and
+    ``ranges`` (the band key rows read back, one table per key range: to count them)."""
 
     def __init__(self, max_bucket_size: int):
         super().__init__()
         self._max_bucket_size = max_bucket_size
 
     def expand(self, runs):
-        buckets = (
-            runs
-            | "ByBandHash" >> ReadKeyRanges()
-            | "Buckets" >> beam.ParDo(_BucketsFn(self._max_bucket_size)).with_outputs("giant", main="edges")
-        )
-        return {"edges": buckets.edges | "DistinctEdges" >> beam.Distinct(), "giant": buckets.giant}
+        ranges = runs | "ByBandHash" >> ReadKeyRanges()
+        buckets = ranges | "Buckets" >> beam.ParDo(_BucketsFn(self._max_bucket_size)).with_outputs("giant", main="edges")
+        return {"edges": buckets.edges | "DistinctEdges" >> beam.Distinct(), "giant": buckets.giant, "ranges": ranges}

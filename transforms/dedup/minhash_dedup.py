@@ -121,17 +121,25 @@ def _sorted_bins(histogram: dict) -> dict:
 
 
 def lost_element_problems(counts: dict) -> list[str]:
-    """Every candidate edge is verified or rejected, and every clustered id reaches its keeper; a
-    difference means the runner lost elements.
+    """Every row written to runs is read back, every candidate edge is verified or rejected, and every
+    clustered id reaches its keeper; a difference means elements were lost.
 
     FnApiRunner (multi_processing) was seen to drop elements of large multi-input
     groupings at a million documents: candidate edges then vanish without being
     rejected, and documents that should be dropped are kept, which no document
     ledger can see. ``ChooseKeepers``' two joins are the same kind of grouping, so
-    the ids they see are counted too. The run fails on any of it instead
+    the ids they see are counted too, and so are the rows of the runs on disk
+    (``keyed_runs``), where a run missed by the range reads would lose buckets
+    or stars as silently. The run fails on any of it instead
     (``problems`` → ``LedgerError``).
     """
     problems = []
+    for written, read, what in (("band_keys_written", "band_keys_read", "band keys"),
+                                ("payloads_written", "payloads_read", "candidate payloads")):
+        if counts.get(written, 0) != counts.get(read, 0):
+            problems.append(f"minhash_dedup: {counts.get(written, 0):,} {what} written to runs but "
+                            f"{counts.get(read, 0):,} read back: rows were lost between the files and their "
+                            "readers, so some near-duplicates would be kept")
     candidates, verified = counts.get("candidate_edges", 0), counts.get("verified_edges", 0)
     rejected = counts.get("rejected_edges", 0)
     if candidates != verified + rejected:
@@ -164,6 +172,10 @@ def stage_stats(counts: dict, cfg: MinhashDedupConfig) -> dict:
     names += ["rejected_edges"] if cfg.verify != "none" else []
     names += ["verified_edges", "clusters", "clustered_docs", "near_duplicates_dropped"]
     stats = {name: counts.get(name, 0) for name in names}
+    # What went to runs on disk (``keyed_runs``): the stage's scratch beside the parked documents.
+    stats["band_keys"] = counts.get("band_keys_written", 0)
+    if cfg.verify != "none":
+        stats["candidate_payloads"] = counts.get("payloads_written", 0)
     bins = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith(HISTOGRAM + "/")}
     stats[HISTOGRAM] = _sorted_bins(bins)
     stats.update(bands_rows=[cfg.bands, cfg.rows], threshold=cfg.threshold)
@@ -198,6 +210,8 @@ class MinhashDedup(beam.PTransform):
         endpoints = {"parked": spilled, "edges": edges} | "CandidateDocs" >> CandidateDocs(payload, self._payloads)
         giant = candidates["giant"]
         counts = [
+            _counted(sig["bands"], "band_keys_written", lambda run: run["rows"]),
+            _counted(candidates["ranges"], "band_keys_read", lambda table: table.num_rows),
             _counted(edges, "candidate_edges"),
             _counted(giant, "giant_buckets_skipped"),
             _counted(giant, "giant_bucket_members", int),
@@ -208,7 +222,11 @@ class MinhashDedup(beam.PTransform):
                 cfg.verify, cfg.verify_threshold or cfg.threshold
             )
             edges = verified["edges"]
-            counts.append(_counted(verified["rejected"], "rejected_edges"))
+            counts += [
+                _counted(verified["rejected"], "rejected_edges"),
+                _counted(endpoints["payload_runs"], "payloads_written", lambda run: run["rows"]),
+                _counted(verified["ranges"], "payloads_read", lambda table: table.num_rows),
+            ]
         counts.append(_counted(edges, "verified_edges"))
 
         cc = edges | "Components" >> StarComponents(cfg.max_rounds)

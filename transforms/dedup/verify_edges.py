@@ -53,7 +53,8 @@ class _VerifyFn(beam.DoFn):
 
 class VerifyEdges(beam.PTransform):
     """Descriptions of payload runs (``candidate_docs``) → ``edges`` (v, m) whose similarity reaches
-    ``threshold``, and ``rejected`` (one element per edge that did not).
+    ``threshold``, ``rejected`` (one element per edge that did not) and ``ranges`` (the payload rows
+    read back, one table per key range: to count them).
 
     ``mode`` "exact": the payload is each document's sorted shingle hashes and the
     similarity is their exact Jaccard; "signature": the payload is the MinHash
@@ -66,9 +67,7 @@ class VerifyEdges(beam.PTransform):
         self._threshold = threshold
 
     def expand(self, payload_runs):
-        verified = (
-            payload_runs
-            | "ByCenter" >> ReadKeyRanges()
-            | "Verify" >> beam.ParDo(_VerifyFn(self._mode, self._threshold)).with_outputs("rejected", main="edges")
-        )
-        return {"edges": verified.edges, "rejected": verified.rejected}
+        ranges = payload_runs | "ByCenter" >> ReadKeyRanges()
+        verified = ranges | "Verify" >> beam.ParDo(_VerifyFn(self._mode, self._threshold)).with_outputs(
+            "rejected", main="edges")
+        return {"edges": verified.edges, "rejected": verified.rejected, "ranges": ranges}
