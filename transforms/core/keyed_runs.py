@@ -74,8 +74,7 @@ class KeyedRunWriter:
                 "first": keys[0].as_py(), "last": keys[-1].as_py()}
 
 
-def read_key_range(run: dict, lo: int, hi: int | None, columns: list[str] | None = None,
-                   key: str = KEY) -> pa.Table | None:
+def read_key_range(run: dict, lo: int, hi: int | None, key: str = KEY) -> pa.Table | None:
     """The rows of one run with ``lo <= key < hi`` (``hi`` None: no upper bound), or None if it has none.
 
     ``key`` names the run's sorted uint64 column (the sink's runs call it ``position``)."""
@@ -91,7 +90,7 @@ def read_key_range(run: dict, lo: int, hi: int | None, columns: list[str] | None
                 groups.append(i)
         if not groups:
             return None
-        table = parquet.read_row_groups(groups, columns=None if columns is None else [key, *columns])
+        table = parquet.read_row_groups(groups)
     keys = table.column(key)
     mask = pc.greater_equal(keys, pa.scalar(lo, pa.uint64()))
     if hi is not None:
@@ -116,10 +115,10 @@ def key_ranges(runs: list[dict], range_bytes: int = RANGE_BYTES) -> list[tuple[i
     return ranges
 
 
-def read_range(key_range: tuple[int, int | None, list[dict]], columns: list[str] | None = None) -> pa.Table | None:
+def read_range(key_range: tuple[int, int | None, list[dict]]) -> pa.Table | None:
     """Every run's rows in one range as one table (not sorted across runs), or None if there are none."""
     lo, hi, runs = key_range
-    tables = [t for t in (read_key_range(run, lo, hi, columns) for run in runs) if t is not None]
+    tables = [t for t in (read_key_range(run, lo, hi) for run in runs) if t is not None]
     return pa.concat_tables(tables).combine_chunks() if tables else None
 
 
@@ -129,17 +128,11 @@ class ReadKeyRanges(beam.PTransform):
     A key's rows all arrive in one table. The ranges are planned once every run is
     written, then spread over the workers."""
 
-    def __init__(self, columns: list[str] | None = None, range_bytes: int = RANGE_BYTES):
-        super().__init__()
-        self._columns = columns
-        self._range_bytes = range_bytes
-
     def expand(self, runs):
-        columns, range_bytes = self._columns, self._range_bytes
         return (
             runs
             | "AllRuns" >> beam.combiners.ToList()
-            | "PlanRanges" >> beam.FlatMap(key_ranges, range_bytes)
+            | "PlanRanges" >> beam.FlatMap(key_ranges)
             | "Spread" >> beam.Reshuffle()
-            | "ReadRange" >> beam.FlatMap(lambda key_range: [t for t in [read_range(key_range, columns)] if t is not None])
+            | "ReadRange" >> beam.FlatMap(lambda key_range: [t for t in [read_range(key_range)] if t is not None])
         )
